@@ -52,7 +52,7 @@ export class SymbolIndex {
   readonly symbols: readonly ElfSymbol[];
   readonly #files: (string | undefined)[];
   readonly #byName = new Map<string, ElfSymbol>();
-  readonly #byPlainName = new Map<string, ElfSymbol[]>();
+  #byPlainName: Map<string, ElfSymbol[]> | undefined; // built on first findAll()
   readonly #sorted: ElfSymbol[];
 
   /** @param symbols A symbol table, in table order (as {@linkcode ElfFile.symbols} gives it). */
@@ -74,15 +74,11 @@ export class SymbolIndex {
       if (seen === undefined || (BIND_RANK[s.bind] ?? 3) < (BIND_RANK[seen.bind] ?? 3)) {
         this.#byName.set(key, s);
       }
-      const plain = this.#byPlainName.get(s.name);
-      if (plain === undefined) this.#byPlainName.set(s.name, [s]);
-      else plain.push(s);
-
       if (s.sectionIndex !== SHN.ABS && s.sectionIndex !== SHN.COMMON && s.type in TYPE_RANK) {
         sortable.push(s);
       }
     }
-    this.#sorted = sortable.sort(compareForLookup);
+    this.#sorted = sortForLookup(sortable);
   }
 
   /** The STT_FILE name a local symbol belongs to, if any. */
@@ -111,6 +107,15 @@ export class SymbolIndex {
    */
   findAll(name: string): ElfSymbol[] {
     const exact = this.#byName.get(name);
+    if (this.#byPlainName === undefined) {
+      this.#byPlainName = new Map();
+      for (const s of this.symbols) {
+        if (!isDefined(s)) continue;
+        const list = this.#byPlainName.get(s.name);
+        if (list === undefined) this.#byPlainName.set(s.name, [s]);
+        else list.push(s);
+      }
+    }
     const plain = this.#byPlainName.get(name) ?? [];
     return exact === undefined || plain.includes(exact) ? [...plain] : [exact, ...plain];
   }
@@ -155,12 +160,36 @@ export class SymbolIndex {
   }
 }
 
-function compareForLookup(a: ElfSymbol, b: ElfSymbol): number {
-  if (a.value !== b.value) return a.value < b.value ? -1 : 1;
-  const sized = Number(b.size > 0n) - Number(a.size > 0n);
-  if (sized !== 0) return sized;
-  const type = TYPE_RANK[a.type] - TYPE_RANK[b.type];
-  if (type !== 0) return type;
-  const bind = (BIND_RANK[a.bind] ?? 3) - (BIND_RANK[b.bind] ?? 3);
-  return bind !== 0 ? bind : a.index - b.index;
+/**
+ * Sorts by address, best candidate first among equals: sized, then FUNC,
+ * OBJECT, NOTYPE, then GLOBAL, WEAK, LOCAL. Addresses are compared as two
+ * 32-bit halves, which is much cheaper than comparing bigints.
+ */
+function sortForLookup(symbols: ElfSymbol[]): ElfSymbol[] {
+  const n = symbols.length;
+  if (n === 0) return symbols;
+  let min = symbols[0].value;
+  let max = min;
+  for (const s of symbols) {
+    if (s.value < min) min = s.value;
+    if (s.value > max) max = s.value;
+  }
+  const rank = (s: ElfSymbol) =>
+    (s.size > 0n ? 0 : 100) + TYPE_RANK[s.type] * 10 + (BIND_RANK[s.bind] ?? 3);
+  if (max - min >= 1n << 46n) {
+    return symbols.sort((a, b) =>
+      a.value < b.value ? -1 : a.value > b.value ? 1 : rank(a) - rank(b) || a.index - b.index
+    );
+  }
+  // Within a 2^46-byte span, offsets from the lowest address (times 128, plus
+  // the rank) are exact as numbers: compare those.
+  const key = new Float64Array(n);
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const s = symbols[i];
+    key[i] = Number(s.value - min) * 128 + rank(s); // rank < 128: exact below 2^53
+    order[i] = i;
+  }
+  order.sort((a, b) => key[a] - key[b] || symbols[a].index - symbols[b].index);
+  return order.map((i) => symbols[i]);
 }

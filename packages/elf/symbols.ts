@@ -4,7 +4,6 @@
  * @module
  */
 import type { ByteReader } from "./_bytes.ts";
-import { readCString } from "./_bytes.ts";
 import { SHN, SHT } from "./constants.ts";
 import type { ElfSection } from "./elf_file.ts";
 import { ElfError } from "./errors.ts";
@@ -33,6 +32,15 @@ export interface ElfSymbol {
 }
 
 const SYM_SIZE = { 32: 16, 64: 24 } as const;
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder("utf-8");
+
+function decodeName(strings: string, bytes: Uint8Array, start: number, end: number): string {
+  const name = strings.slice(start, end);
+  // deno-lint-ignore no-control-regex
+  return /[^\x00-\x7f]/.test(name) ? utf8.decode(bytes.subarray(start, end)) : name;
+}
 
 /** Checks that `table` is a table of `entrySize`-byte entries; returns the entry count. */
 export function checkTable(table: ElfSection, entrySize: number, what: string): number {
@@ -88,8 +96,10 @@ export function readSymbols(
   const entrySize = SYM_SIZE[is64 ? 64 : 32];
   const count = checkTable(table, entrySize, "Symbol table");
   const strtab = linkedSection(sections, table, SHT.STRTAB, "string table");
-  const strStart = strtab.offset;
-  const strEnd = strtab.offset + strtab.size;
+  // One decode of the whole table, then a slice per name: latin1 maps bytes
+  // to chars one-to-one, so offsets carry over; non-ASCII names are re-decoded.
+  const strBytes = r.bytes.subarray(strtab.offset, strtab.offset + strtab.size);
+  const strings = latin1.decode(strBytes);
   const shndxTable = sections.find((s) => s.type === SHT.SYMTAB_SHNDX && s.link === table.index);
 
   const out: ElfSymbol[] = new Array(count);
@@ -110,11 +120,12 @@ export function readSymbols(
       other = r.u8(at + 13);
       shndx = r.u16(at + 14);
     }
+    const end = nameOffset === 0 ? 0 : strings.indexOf("\0", nameOffset);
     const name = nameOffset === 0
       ? ""
-      : nameOffset < strtab.size
-      ? readCString(r.bytes, strStart + nameOffset, strEnd)
-      : undefined;
+      : end < 0 || nameOffset >= strtab.size
+      ? undefined
+      : decodeName(strings, strBytes, nameOffset, end);
     if (name === undefined) {
       throw new ElfError(
         "BAD_STRING",

@@ -1,4 +1,19 @@
 /**
+ * The live-patch core: reading payloads, and (soon) a simulated Xen host
+ * that loads and applies them with Xen 4.17's checks and errnos.
+ *
+ * @example Reading a payload's funcs
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import { describePayload } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const { funcs } = describePayload(parseElf(readFileSync("examples/bin/hello.livepatch")));
+ * assert.equal(funcs[0].newTarget?.kind, "defined");
+ * ```
+ *
  * @module
  */
-export {};
+export * from "./funcs.ts";
+export * from "./payload.ts";
