@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { craftPayload } from "../../tests/crafted.ts";
+import { type InspectReport, type Io, main } from "./mod.ts";
+
+function fakeIo(files: Record<string, Uint8Array> = {}) {
+  const out = { stdout: "", stderr: "" };
+  const io: Io = {
+    stdout: (s) => void (out.stdout += s),
+    stderr: (s) => void (out.stderr += s),
+    readFile: (path) => {
+      const f = files[path];
+      if (f === undefined) {
+        throw Object.assign(new Error(`No such file or directory (os error 2): ${path}`), {
+          code: "ENOENT",
+        });
+      }
+      return f;
+    },
+    env: () => undefined,
+    isTerminal: false,
+  };
+  return { io, out };
+}
+
+Deno.test("main() prints usage for help and no arguments", () => {
+  for (const args of [[], ["help"], ["--help"]]) {
+    const { io, out } = fakeIo();
+    assert.equal(main(args, io), 0);
+    assert.match(out.stdout, /Usage: lpkit <command>/);
+  }
+});
+
+Deno.test("main() rejects an unknown command with one line and exit 1", () => {
+  const { io, out } = fakeIo();
+  assert.equal(main(["frobnicate"], io), 1);
+  assert.equal(out.stderr, "lpkit: unknown command 'frobnicate' -- try 'lpkit help'\n");
+});
+
+Deno.test("inspect reports user errors as one line", async (t) => {
+  await t.step("no file", () => {
+    const { io, out } = fakeIo();
+    assert.equal(main(["inspect"], io), 1);
+    assert.match(out.stderr, /^lpkit inspect: inspect takes exactly one payload file/);
+  });
+  await t.step("unknown option", () => {
+    const { io, out } = fakeIo();
+    assert.equal(main(["inspect", "--frob", "x"], io), 1);
+    assert.match(out.stderr, /Unknown option '--frob'/);
+  });
+  await t.step("missing file", () => {
+    const { io, out } = fakeIo();
+    assert.equal(main(["inspect", "nope.livepatch"], io), 1);
+    assert.match(out.stderr, /^lpkit inspect: cannot read nope\.livepatch: .*\n$/);
+  });
+  await t.step("not an ELF file", () => {
+    const { io, out } = fakeIo({ "x": new TextEncoder().encode("#!/bin/sh\necho hi\n") });
+    assert.equal(main(["inspect", "x"], io), 1);
+    assert.equal(out.stderr.split("\n").length, 2, "exactly one line");
+    assert.match(out.stderr, /invalid ELF file: .*\[BAD_MAGIC\]/);
+  });
+  await t.step("truncated payload", () => {
+    const { io, out } = fakeIo({ "t": craftPayload().subarray(0, 200) });
+    assert.equal(main(["inspect", "t"], io), 1);
+    assert.match(out.stderr, /\[TRUNCATED\]|\[BAD_TABLE\]/);
+  });
+});
+
+Deno.test("inspect decodes a payload's funcs field by field", async (t) => {
+  const payload = craftPayload({
+    buildId: "ab".repeat(20),
+    depends: "cd".repeat(20),
+    xenDepends: "ef".repeat(20),
+    funcs: [
+      {
+        old: "xen_extra_version",
+        replacement: "xen_hello_world",
+        oldSize: 12,
+        expect: { len: 4, data: [0x48, 0x8d, 0x05, 0x18] },
+      },
+      { old: 0xffff82d040234b10n, name: null, replacement: null, newSize: 3, oldSize: 16 },
+    ],
+    hooks: { load: ["xen_hello_world"] },
+    modinfo: ["LIVEPATCH_RULEZ", "author=lpkit"],
+  });
+
+  await t.step("as JSON", () => {
+    const { io, out } = fakeIo({ "p.livepatch": payload });
+    assert.equal(main(["inspect", "--json", "p.livepatch"], io), 0);
+    const r = JSON.parse(out.stdout) as InspectReport;
+    assert.equal(r.schema, "lpkit.inspect/1");
+    assert.deepEqual([r.buildId, r.depends, r.xenDepends], [
+      "ab".repeat(20),
+      "cd".repeat(20),
+      "ef".repeat(20),
+    ]);
+    assert.equal(r.format, "v2");
+    assert.equal(r.funcs.length, 2);
+    const [hello, nop] = r.funcs;
+    assert.equal(hello.name, "xen_extra_version");
+    assert.equal(hello.nameTarget?.display, ".rodata");
+    assert.equal(hello.newTarget?.display, "xen_hello_world");
+    assert.equal(hello.newTarget?.kind, "defined");
+    assert.equal(hello.oldTarget?.kind, "undefined");
+    assert.equal(hello.oldSize, 12);
+    assert.deepEqual(hello.expect, { enabled: true, len: 4, rsv: 0, data: "488d0518" });
+    assert.equal(nop.name, null);
+    assert.equal(nop.newTarget, null);
+    assert.equal(nop.oldAddr, "0xffff82d040234b10" as unknown as bigint, "bigints are hex strings");
+    assert.equal(nop.newSize, 3);
+    assert.deepEqual(r.hooks, [{
+      kind: "load",
+      section: ".livepatch.hooks.load",
+      size: 8,
+      targets: ["xen_hello_world"],
+    }]);
+    assert.deepEqual(r.modinfo, ["LIVEPATCH_RULEZ", "author=lpkit"]);
+    assert.ok(r.sections.some((s) => s.name === ".livepatch.funcs" && s.flags === "WA"));
+    assert.ok(r.relocations.some((x) => x.target === ".livepatch.funcs" && x.entries.length === 3));
+    assert.deepEqual(r.problems, []);
+  });
+
+  await t.step("for a person", () => {
+    const { io, out } = fakeIo({ "p.livepatch": payload });
+    assert.equal(main(["inspect", "p.livepatch"], io), 0);
+    assert.match(out.stdout, /build-id\s+abab/);
+    assert.match(out.stdout, /funcs\[0\] xen_extra_version/);
+    assert.match(
+      out.stdout,
+      /old_addr\s+xen_extra_version\s+\(R_X86_64_64, resolved by the host at upload\)/,
+    );
+    assert.match(out.stdout, /expect\s+enabled, 4 bytes: 48 8d 05 18/);
+    assert.match(out.stdout, /new_size\s+3 \(NOP mode: bytes to NOP\)/);
+    assert.match(out.stdout, /old_addr\s+0xffff82d040234b10/);
+    assert.match(out.stdout, /LIVEPATCH_RULEZ/);
+    assert.doesNotMatch(out.stdout, /\x1b\[/, "no colors off a terminal");
+  });
+});
+
+Deno.test("inspect lists structural problems instead of failing", () => {
+  const odd = craftPayload({ funcs: [{ old: "f", version: 2 }, { old: "g", version: 1 }] });
+  const { io, out } = fakeIo({ "odd": odd });
+  assert.equal(main(["inspect", "--json", "odd"], io), 0);
+  const r = JSON.parse(out.stdout) as InspectReport;
+  assert.deepEqual(r.problems, ["funcs[1] has version 1, unlike entry 0"]);
+});
+
+Deno.test("inspect reads the seed's v1 layout", () => {
+  const v1 = craftPayload({ stride: 64, xenDepends: null });
+  const { io, out } = fakeIo({ "v1": v1 });
+  assert.equal(main(["inspect", "--json", "v1"], io), 0);
+  const r = JSON.parse(out.stdout) as InspectReport;
+  assert.equal(r.format, "v1");
+  assert.equal(r.funcs[0].expect, null);
+  assert.equal(r.xenDepends, null);
+});
