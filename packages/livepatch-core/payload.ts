@@ -17,7 +17,7 @@ import {
   STT,
   x86RelocationName,
 } from "@lpkit/elf";
-import { decodeFuncs, detectFuncLayout, FUNC_FIELD, type RawFunc } from "./funcs.ts";
+import { decodeFuncs, detectFuncLayout, FUNC_FIELD, FUNC_V2, type RawFunc } from "./funcs.ts";
 
 /** Section names with a meaning to Xen (reference §1.2). */
 export const SECTION = {
@@ -125,9 +125,28 @@ export function relocationsAgainst(elf: ElfFile, target: ElfSection): Map<bigint
   return out;
 }
 
-function describeTarget(elf: ElfFile, r: Resolved | undefined): PointerTarget | undefined {
+/** Named functions and objects by (section index, offset), to name `.text+0x10` targets. */
+type SymbolsAt = Map<string, string>;
+
+function symbolsAt(elf: ElfFile): SymbolsAt {
+  const out: SymbolsAt = new Map();
+  for (const s of elf.symbols()) {
+    if ((s.type === STT.FUNC || s.type === STT.OBJECT) && s.name !== "") {
+      const key = `${s.sectionIndex}:${s.value}`;
+      if (!out.has(key)) out.set(key, s.name);
+    }
+  }
+  return out;
+}
+
+function describeTarget(
+  elf: ElfFile,
+  r: Resolved | undefined,
+  named: SymbolsAt,
+): PointerTarget | undefined {
   if (r === undefined) return undefined;
-  const { relocation, symbol } = r;
+  const { relocation } = r;
+  let symbol = r.symbol;
   const relocationName = x86RelocationName(relocation.type);
   if (symbol === undefined) {
     return {
@@ -138,6 +157,15 @@ function describeTarget(elf: ElfFile, r: Resolved | undefined): PointerTarget | 
       relocation: relocationName,
     };
   }
+  let addend = relocation.addend;
+  // gcc relocates against the section symbol for statics: name the function there.
+  const alias = symbol.type === STT.SECTION
+    ? named.get(`${symbol.sectionIndex}:${symbol.value + addend}`)
+    : undefined;
+  if (alias !== undefined) {
+    symbol = { ...symbol, name: alias, type: STT.FUNC };
+    addend = 0n;
+  }
   const isSection = symbol.type === STT.SECTION;
   const name = isSection ? elf.sections[symbol.sectionIndex]?.name ?? "?" : symbol.name;
   const kind = symbol.sectionIndex === SHN.UNDEF
@@ -145,7 +173,6 @@ function describeTarget(elf: ElfFile, r: Resolved | undefined): PointerTarget | 
     : symbol.sectionIndex === SHN.ABS
     ? "absolute"
     : "defined";
-  const addend = relocation.addend;
   const display = addend === 0n
     ? name
     : `${name}${addend < 0n ? "-" : "+"}0x${(addend < 0n ? -addend : addend).toString(16)}`;
@@ -200,40 +227,44 @@ export function describePayload(elf: ElfFile): PayloadDescription {
     return all[0];
   };
 
+  const named = symbolsAt(elf);
   const funcsSection = first(SECTION.funcs);
   let format: PayloadDescription["format"] = "none";
   const funcs: FuncDescription[] = [];
   if (funcsSection !== undefined) {
     const data = elf.sectionData(funcsSection);
-    const layout = detectFuncLayout(data);
+    let layout = detectFuncLayout(data);
     if (layout === undefined) {
       format = "unknown";
       problems.push(
         data.length <= FUNC_FIELD.version
           ? `${SECTION.funcs} is too short (${data.length} bytes) for one entry`
-          : `${SECTION.funcs} starts with version ${data[FUNC_FIELD.version]}, not 1 or 2`,
+          : `${SECTION.funcs} starts with version ${
+            data[FUNC_FIELD.version]
+          }, not 1 or 2: read with the v2 layout, as Xen 4.17 does`,
       );
+      layout = FUNC_V2;
     } else {
       format = layout.version === 1 ? "v1" : "v2";
-      if (data.length % layout.size !== 0) {
-        problems.push(
-          `${SECTION.funcs} is ${data.length} bytes, not a multiple of the v${layout.version} entry size ${layout.size}`,
-        );
+    }
+    if (data.length % layout.size !== 0) {
+      problems.push(
+        `${SECTION.funcs} is ${data.length} bytes, not a multiple of the v${layout.version} entry size ${layout.size}`,
+      );
+    }
+    const relocs = relocationsAgainst(elf, funcsSection);
+    for (const raw of decodeFuncs(data, layout)) {
+      const at = (field: number) => relocs.get(BigInt(raw.offset + field));
+      if (raw.version !== layout.version && format !== "unknown") {
+        problems.push(`funcs[${raw.index}] has version ${raw.version}, unlike entry 0`);
       }
-      const relocs = relocationsAgainst(elf, funcsSection);
-      for (const raw of decodeFuncs(data, layout)) {
-        const at = (field: number) => relocs.get(BigInt(raw.offset + field));
-        if (raw.version !== layout.version) {
-          problems.push(`funcs[${raw.index}] has version ${raw.version}, unlike entry 0`);
-        }
-        funcs.push({
-          ...raw,
-          nameTarget: describeTarget(elf, at(FUNC_FIELD.name)),
-          nameString: stringAt(elf, at(FUNC_FIELD.name)),
-          newTarget: describeTarget(elf, at(FUNC_FIELD.newAddr)),
-          oldTarget: describeTarget(elf, at(FUNC_FIELD.oldAddr)),
-        });
-      }
+      funcs.push({
+        ...raw,
+        nameTarget: describeTarget(elf, at(FUNC_FIELD.name), named),
+        nameString: stringAt(elf, at(FUNC_FIELD.name)),
+        newTarget: describeTarget(elf, at(FUNC_FIELD.newAddr), named),
+        oldTarget: describeTarget(elf, at(FUNC_FIELD.oldAddr), named),
+      });
     }
   }
 
@@ -244,7 +275,7 @@ export function describePayload(elf: ElfFile): PayloadDescription {
     const relocs = relocationsAgainst(elf, section);
     const targets = Array.from(
       { length: Math.floor(section.size / 8) },
-      (_, i) => describeTarget(elf, relocs.get(BigInt(i * 8))),
+      (_, i) => describeTarget(elf, relocs.get(BigInt(i * 8)), named),
     );
     hooks.push({ kind: kind as HookKind, section: name, size: section.size, targets });
   }

@@ -1,0 +1,17 @@
+/* lib/strlcpy.c - BSD semantics, as Xen's. */
+#include "minivisor.h"
+
+size_t strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+
+    if ( size )
+    {
+        size_t n = len >= size ? size - 1 : len;
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+
+    return len;
+}
