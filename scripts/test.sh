@@ -27,9 +27,11 @@ echo "== deno test"
 deno test --allow-read --allow-write --allow-env --allow-run --allow-sys --parallel 2>&1 | tee "$out"
 test_rc=${PIPESTATUS[0]}
 
-# deno test closes with "ok | 12 passed (30 steps) | 0 failed (1s)" or "FAILED | ...".
-passed=$(sed -nE 's/^(ok|FAILED) \| ([0-9]+) passed.*/\2/p' "$out" | tail -n 1)
-failed=$(sed -nE 's/^(ok|FAILED) \| .*\| ([0-9]+) failed.*/\2/p' "$out" | tail -n 1)
+# deno test closes with "ok | 12 passed (30 steps) | 0 failed (1s)" or "FAILED | ...",
+# coloured on a terminal: strip the colour codes first.
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
+passed=$(echo "$summary" | sed -nE 's/^(ok|FAILED) \| ([0-9]+) passed.*/\2/p')
+failed=$(echo "$summary" | sed -nE 's/.*\| ([0-9]+) failed.*/\1/p')
 passed=${passed:-0}
 failed=${failed:-0}
 if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi

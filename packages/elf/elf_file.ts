@@ -271,8 +271,10 @@ export class ElfFile {
    * build-id notes in `SHT_PROGBITS` sections such as `.livepatch.depends`).
    */
   notes(section: ElfSection): ElfNote[] {
-    if (section.type === SHT.NOBITS) return [];
-    return readNotes(this.#reader, section.offset, section.size, section.addralign === 8n ? 8 : 4);
+    // Through sectionData(): only its bytes are known to lie inside the file
+    // (NULL and NOBITS sections have none).
+    const size = this.sectionData(section).length;
+    return readNotes(this.#reader, section.offset, size, section.addralign === 8n ? 8 : 4);
   }
 
   /**

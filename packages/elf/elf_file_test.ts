@@ -398,3 +398,21 @@ Deno.test("parseElf() raises a typed error for each malformation", async (t) => 
     });
   });
 });
+
+Deno.test("notes() reads nothing from a section whose bytes are not in the file", () => {
+  // Found by the fuzzer: SHT_NULL sections' offset and size are not checked, so
+  // notes() must not trust them.
+  const b = buildElf({
+    sections: [{
+      name: ".livepatch.depends",
+      type: SHT.PROGBITS,
+      data: encodeNote("GNU", 3, new Uint8Array(20)),
+    }],
+  });
+  const view = new DataView(b.buffer);
+  const header = parseElf(b).sectionByName(".livepatch.depends")!.headerOffset;
+  view.setUint32(header + 4, SHT.NULL, true);
+  view.setBigUint64(header + 24, 0xfffffffn, true); // offset far past the end
+  const elf = parseElf(b);
+  assert.deepEqual(elf.notes(elf.sectionByName(".livepatch.depends")!), []);
+});

@@ -104,7 +104,7 @@ function exercise(bytes: Uint8Array): void {
     elf.sectionsByName(s.name);
     if (s.type === SHT.REL || s.type === SHT.RELA) elf.relocations(s);
     if (s.type === SHT.SYMTAB || s.type === SHT.DYNSYM) elf.symbols(s);
-    if (s.type === SHT.NOTE || s.name.startsWith(".livepatch.")) elf.notes(s);
+    if (s.type === SHT.NOTE || s.name.endsWith("depends")) elf.notes(s);
     if (s.type === SHT.STRTAB && s.size > 0) elf.stringAt(s, 0);
   }
   elf.duplicateSectionNames();
@@ -196,13 +196,15 @@ Deno.test("parseElf() raises only ElfError on mutated inputs", () => {
       parsed++;
     } catch (e) {
       if (!(e instanceof ElfError)) {
-        assert.fail(`case ${cases} (${name}, seed ${SEED}) threw ${e}`);
+        assert.fail(`case ${cases} (${name}, seed ${SEED}) threw ${(e as Error).stack ?? e}`);
       }
       codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
     }
   };
-  for (const s of pool) run(s.name, s.bytes); // the seeds themselves must parse
-  assert.equal(parsed, pool.length, "every unmutated seed parses");
+  // The seeds themselves parse, but for the deliberately truncated payload.
+  const whole = pool.filter((s) => !s.name.includes("truncated"));
+  for (const s of pool) run(s.name, s.bytes);
+  assert.equal(parsed, whole.length, "every unmutated seed parses");
 
   // Debian's xen-syms: mutate its headers and tables (the file is 2.9 MB, so fewer cases).
   if (existsSync(xenSymsPath)) {
