@@ -1,0 +1,84 @@
+// The cryptographic step of verification, shared by both layouts: key
+// checks, then node:crypto's RSASSA-PKCS1-v1_5 or ECDSA verification, which
+// hashes the payload in place (no copy).
+import { verify as cryptoVerify } from "node:crypto";
+import type { HashAlgorithm, KeyAlgorithm } from "./algorithms.ts";
+import type { Certificate } from "./certificate.ts";
+import { CLASS, decodeDer, isTag, TAG } from "./_der.ts";
+import { SignatureError } from "./errors.ts";
+
+/** Rejects keys outside what lpkit supports (RSA 2048–4096, P-256/P-384). */
+export function checkTrustedKey(cert: Certificate): void {
+  if (cert.keyAlgorithm === "unsupported" || cert.publicKey === undefined) {
+    throw new SignatureError(
+      "BAD_KEY",
+      `the trusted key (${cert.keyDescription}) is not supported`,
+    );
+  }
+  if (cert.keyAlgorithm === "rsa" && (cert.keyBits! < 2048 || cert.keyBits! > 4096)) {
+    throw new SignatureError(
+      "BAD_KEY",
+      `the trusted key is ${cert.keyDescription}; RSA keys must have 2048 to 4096 bits`,
+    );
+  }
+}
+
+/** Checks an ECDSA-Sig-Value's DER shape (SEQUENCE of two INTEGERs). */
+function checkEcdsaSignature(sig: Uint8Array, at: number): void {
+  let node;
+  try {
+    node = decodeDer(sig, "BAD_SIGNATURE", "ECDSA signature", at);
+  } catch (e) {
+    throw e instanceof SignatureError
+      ? e
+      : new SignatureError("BAD_SIGNATURE", "bad ECDSA signature", at);
+  }
+  if (
+    !isTag(node, CLASS.UNIVERSAL, TAG.SEQUENCE, true) || node.children.length !== 2 ||
+    !node.children.every((n) => isTag(n, CLASS.UNIVERSAL, TAG.INTEGER, false))
+  ) {
+    throw new SignatureError("BAD_SIGNATURE", "ECDSA signature is not two INTEGERs", at);
+  }
+}
+
+/**
+ * Verifies a raw signature over a payload with a trusted certificate's key:
+ * RSASSA-PKCS1-v1_5 or DER ECDSA, through node:crypto. Throws
+ * `BAD_KEY` or `BAD_SIGNATURE`.
+ */
+export function verifyRawSignature(
+  payload: Uint8Array,
+  signature: Uint8Array,
+  hash: HashAlgorithm,
+  keyAlgorithm: KeyAlgorithm,
+  cert: Certificate,
+  at?: number,
+): void {
+  checkTrustedKey(cert);
+  if (cert.keyAlgorithm !== keyAlgorithm) {
+    throw new SignatureError(
+      "BAD_SIGNATURE",
+      `the signature is ${keyAlgorithm} but the trusted key is ${cert.keyDescription}`,
+      at,
+    );
+  }
+  if (keyAlgorithm === "rsa" && signature.length !== Math.ceil(cert.keyBits! / 8)) {
+    throw new SignatureError(
+      "BAD_SIGNATURE",
+      `RSA signature is ${signature.length} bytes; ${cert.keyDescription} needs ${
+        Math.ceil(cert.keyBits! / 8)
+      }`,
+      at,
+    );
+  }
+  if (keyAlgorithm === "ecdsa") checkEcdsaSignature(signature, at ?? 0);
+  let ok: boolean;
+  try {
+    ok = cryptoVerify(hash, payload, { key: cert.publicKey!, dsaEncoding: "der" }, signature);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new SignatureError("BAD_SIGNATURE", `the ${hash} signature does not verify`, at);
+  }
+}

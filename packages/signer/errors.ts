@@ -1,0 +1,81 @@
+/**
+ * The one error type of the signer: every rejected signature, key or
+ * certificate raises a {@linkcode SignatureError} with a stable code.
+ *
+ * @module
+ */
+
+/**
+ * Stable codes of {@linkcode SignatureError}. The verification codes follow the
+ * kernel's checks in the kernel's order (signing.md §1.3).
+ */
+export type SignatureErrorCode =
+  /** The file does not end with `"~Module signature appended~\n"` (kernel: `-ENODATA`). */
+  | "UNSIGNED"
+  /** The marker is there but the file is too short for the 12-byte header (`-EBADMSG`). */
+  | "TRUNCATED"
+  /** `sig_len` (or a legacy length) leaves no payload byte (`-EBADMSG`). */
+  | "BAD_SIG_LEN"
+  /** `id_type` is not PKCS#7 (2), or not X.509 (1) for the legacy layout (`-ENOPKG`). */
+  | "BAD_ID_TYPE"
+  /** `algo`, `hash`, `signer_len`, `key_id_len` or `__pad` is not 0 (`-EBADMSG`). */
+  | "NONZERO_HEADER"
+  /** The PKCS#7 is not DER, or not a SignedData of the expected shape (`-EBADMSG`). */
+  | "MALFORMED_PKCS7"
+  /** The SignerInfo has authenticated attributes (`-EKEYREJECTED`, "has authattrs"). */
+  | "SIGNED_ATTRIBUTES"
+  /** The PKCS#7 carries the content instead of being detached (`-EBADMSG`). */
+  | "EMBEDDED_CONTENT"
+  /** The digest algorithm is unknown or not supported (`-ENOPKG`). */
+  | "UNSUPPORTED_DIGEST"
+  /** The digest is SHA-1 without the opt-in, or MD4/MD5 (never accepted). */
+  | "WEAK_DIGEST"
+  /** The signature algorithm is not `rsaEncryption` or a matching `ecdsa-with-SHA*` (`-ENOPKG`). */
+  | "UNSUPPORTED_ALGORITHM"
+  /** No certificate of the trust store matches the signer (`-ENOKEY`). */
+  | "UNTRUSTED"
+  /** The signature does not verify with the trusted key (`-EKEYREJECTED`). */
+  | "BAD_SIGNATURE"
+  /** The legacy signature blob is not a 2-byte length followed by that many bytes (`-EBADMSG`). */
+  | "MALFORMED_SIGNATURE"
+  /** A key is unreadable, of an unsupported type or size, or does not match the certificate. */
+  | "BAD_KEY"
+  /** A certificate is unreadable or lacks what the operation needs (e.g. a subject key identifier). */
+  | "BAD_CERTIFICATE";
+
+/**
+ * Raised for every rejected input: a stable {@linkcode SignatureErrorCode}, a
+ * one-line message and, where the problem lies in a file, its byte offset.
+ *
+ * @example Telling an unsigned file from a bad signature
+ * ```ts
+ * import { SignatureError, TrustStore, verifyPayload } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   verifyPayload(new Uint8Array([0x7f, 0x45, 0x4c, 0x46]), new TrustStore());
+ *   assert.fail("not reached");
+ * } catch (e) {
+ *   assert.ok(e instanceof SignatureError);
+ *   assert.equal(e.code, "UNSIGNED");
+ * }
+ * ```
+ */
+export class SignatureError extends Error {
+  /** What is wrong, as a stable code. */
+  readonly code: SignatureErrorCode;
+  /** Byte offset in the file (or PKCS#7) of the offending field, when there is one. */
+  readonly offset: number | undefined;
+
+  /**
+   * @param code What is wrong.
+   * @param message One line, without a trailing period.
+   * @param offset Byte offset of the offending field, if the problem lies in a file.
+   */
+  constructor(code: SignatureErrorCode, message: string, offset?: number) {
+    super(offset === undefined ? message : `${message} (at offset 0x${offset.toString(16)})`);
+    this.name = "SignatureError";
+    this.code = code;
+    this.offset = offset;
+  }
+}

@@ -1,0 +1,132 @@
+// Property test: mutated signed files (byte flips, truncations, insertions,
+// deletions; mostly in the trailer, header and PKCS#7) must each either be the
+// untouched file, which verifies, or raise a SignatureError; nothing else may
+// be thrown and no mutant may verify. Every mutant goes through the whole
+// verifier, crypto included. LPKIT_FUZZ_CASES sets the count (default
+// 100,000), LPKIT_FUZZ_SEED the seed.
+import assert from "node:assert/strict";
+import { bytesEqual } from "./_bytes.ts";
+import { cert, creds, payload, prng } from "./_testing.ts";
+import {
+  SignatureError,
+  type SignatureErrorCode,
+  signPayload,
+  signPayloadLegacy,
+  TrustStore,
+  verifyPayload,
+} from "./mod.ts";
+
+const CASES = Number(Deno.env.get("LPKIT_FUZZ_CASES") ?? 100_000);
+const SEED = Number(Deno.env.get("LPKIT_FUZZ_SEED") ?? 0x5167);
+
+interface Base {
+  name: string;
+  file: Uint8Array;
+  /** Length of the trailer (signature data, header, marker). */
+  trailer: number;
+  legacy: boolean;
+  expected: SignatureErrorCode[];
+}
+
+function bases(): Base[] {
+  const body = payload(160, 7);
+  const mk = (name: string, file: Uint8Array, legacy = false): Base => ({
+    name,
+    file,
+    trailer: file.length - body.length,
+    legacy,
+    expected: legacy
+      ? [
+        "UNSIGNED",
+        "BAD_SIG_LEN",
+        "BAD_ID_TYPE",
+        "UNSUPPORTED_ALGORITHM",
+        "NONZERO_HEADER",
+        "UNTRUSTED",
+        "MALFORMED_SIGNATURE",
+        "BAD_SIGNATURE",
+      ]
+      : [
+        "UNSIGNED",
+        "BAD_SIG_LEN",
+        "BAD_ID_TYPE",
+        "NONZERO_HEADER",
+        "MALFORMED_PKCS7",
+        "UNTRUSTED",
+        "BAD_SIGNATURE",
+      ],
+  });
+  return [
+    mk("RSA-2048 sha256 issuer+serial", signPayload(body, creds("rsa2048"))),
+    mk(
+      "RSA-2048 sha512 key id",
+      signPayload(body, creds("rsa2048"), { hash: "sha512", useKeyId: true }),
+    ),
+    mk(
+      "P-256 sha256 with certificate",
+      signPayload(body, creds("ecp256"), { includeCertificate: true }),
+    ),
+    mk("legacy RSA-2048 sha256", signPayloadLegacy(body, creds("rsa2048")), true),
+  ];
+}
+
+function mutate(file: Uint8Array, trailer: number, rnd: () => number): Uint8Array {
+  const int = (n: number) => Math.floor(rnd() * n);
+  // 80% of positions in the trailer (PKCS#7, header, marker), the rest anywhere.
+  const pos = () => rnd() < 0.8 ? file.length - 1 - int(trailer) : int(file.length);
+  const op = rnd();
+  if (op < 0.55) {
+    const out = file.slice();
+    const flips = rnd() < 0.8 ? 1 : 2 + int(3);
+    for (let i = 0; i < flips; i++) out[pos()] ^= 1 + int(255);
+    return out;
+  }
+  if (op < 0.7) return file.slice(0, pos()); // truncation
+  const at = pos();
+  if (op < 0.85) { // insertion of 1–4 bytes
+    const n = 1 + int(4);
+    const out = new Uint8Array(file.length + n);
+    out.set(file.subarray(0, at));
+    for (let i = 0; i < n; i++) out[at + i] = int(256);
+    out.set(file.subarray(at), at + n);
+    return out;
+  }
+  const n = 1 + int(4); // deletion of 1–4 bytes
+  const out = new Uint8Array(file.length - Math.min(n, file.length - at));
+  out.set(file.subarray(0, at));
+  out.set(file.subarray(at + n), at);
+  return out;
+}
+
+Deno.test("verifyPayload() rejects every mutated signed file with a SignatureError", async (t) => {
+  const store = new TrustStore(["rsa2048", "ecp256", "other2048"].map(cert));
+  const all = bases();
+  const perBase = Math.ceil(CASES / all.length);
+  for (const base of all) {
+    await t.step(`${base.name}: ${perBase} mutants`, () => {
+      const check = (f: Uint8Array) => verifyPayload(f, store, { allowLegacy: base.legacy });
+      assert.equal(check(base.file).payload.length, base.file.length - base.trailer);
+      const rnd = prng(SEED ^ base.file.length);
+      const codes = new Map<string, number>();
+      for (let i = 0; i < perBase; i++) {
+        const m = mutate(base.file, base.trailer, rnd);
+        try {
+          check(m);
+        } catch (e) {
+          if (!(e instanceof SignatureError)) {
+            throw new Error(`mutant ${i} (seed ${SEED}) threw a non-SignatureError: ${e}`, {
+              cause: e,
+            });
+          }
+          codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+          continue;
+        }
+        // A mutation that cancelled itself out is the untouched file and must verify.
+        assert.ok(bytesEqual(m, base.file), `mutant ${i} (seed ${SEED}) verified`);
+      }
+      for (const code of base.expected) {
+        assert.ok(codes.has(code), `${base.name}: no mutant produced ${code} (${[...codes]})`);
+      }
+    });
+  }
+});

@@ -1,0 +1,224 @@
+/**
+ * Verifying module signatures against a trust store with the kernel's rules,
+ * in the kernel's order (signing.md §1.3): trailer, PKCS#7 structure and
+ * algorithms, detached content, no authenticated attributes, a trusted
+ * signer, then the signature itself. Everything before the last step is
+ * cheap parsing; only the last step hashes the payload.
+ *
+ * @module
+ */
+import type { HashAlgorithm, KeyAlgorithm } from "./algorithms.ts";
+import type { Certificate } from "./certificate.ts";
+import { SignatureError } from "./errors.ts";
+import { parsePkcs7, type Pkcs7Signature } from "./pkcs7.ts";
+import { parseSignatureTrailer, PKEY_ID_X509, readModuleSignatureHeader } from "./trailer.ts";
+import type { TrustStore } from "./trust_store.ts";
+import { verifyPayloadLegacy } from "./legacy.ts";
+import { verifyRawSignature } from "./_verify_signature.ts";
+
+/** Options of the verify functions. */
+export interface VerifyOptions {
+  /** Accept SHA-1 digests (deprecated; off by default). MD4/MD5 are never accepted. */
+  allowSha1?: boolean;
+  /**
+   * In {@linkcode verifyPayload}, verify a legacy (id_type X.509, Linux
+   * 3.7–4.2) trailer instead of rejecting it with `BAD_ID_TYPE`.
+   */
+  allowLegacy?: boolean;
+}
+
+/** Who signed, as identified in the signature and by the trusted certificate. */
+export interface SignerDescription {
+  /** Issuer of the signer's certificate, for display. */
+  readonly issuer: string;
+  /** Subject of the trusted certificate, for display. */
+  readonly subject: string;
+  /** Serial number (lowercase hex), when the signature names the signer by issuer and serial. */
+  readonly serialHex: string | undefined;
+  /** Key id (lowercase hex), when the signature names the signer by subject key identifier (or legacy). */
+  readonly keyIdHex: string | undefined;
+  /** The legacy layout's signer name. */
+  readonly name: string | undefined;
+}
+
+/** A signature that verified. */
+export interface VerifiedSignature {
+  /** `pkcs7` (Linux ≥ 4.3, sign-file) or `legacy` (Linux 3.7–4.2). */
+  readonly format: "pkcs7" | "legacy";
+  /** The signed payload (a view of the input, not a copy). */
+  readonly payload: Uint8Array;
+  /** Who signed. */
+  readonly signer: SignerDescription;
+  /** The trusted certificate that verified the signature. */
+  readonly certificate: Certificate;
+  /** The digest algorithm. */
+  readonly hash: HashAlgorithm;
+  /** The public-key algorithm. */
+  readonly keyAlgorithm: KeyAlgorithm;
+  /** The key, e.g. `RSA-2048` or `ECDSA P-256`. */
+  readonly keyDescription: string;
+}
+
+/** A signed file, parsed and checked but not yet verified. */
+export interface SignedPayload {
+  /** The payload (a view of the input). */
+  readonly payload: Uint8Array;
+  /** The PKCS#7 message. */
+  readonly pkcs7: Pkcs7Signature;
+}
+
+/**
+ * Parses a PKCS#7-signed file and applies every kernel rule that needs no
+ * key: trailer, header, PKCS#7 structure, algorithms, detached content and
+ * no authenticated attributes. Throws {@linkcode SignatureError}.
+ *
+ * @example
+ * ```ts
+ * import { inspectSignedPayload, SignatureError } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => inspectSignedPayload(new Uint8Array(8)), SignatureError);
+ * ```
+ */
+export function inspectSignedPayload(file: Uint8Array, options: VerifyOptions = {}): SignedPayload {
+  const trailer = parseSignatureTrailer(file);
+  const pkcs7 = parsePkcs7(file.subarray(trailer.signatureOffset, trailer.headerOffset), {
+    allowSha1: options.allowSha1,
+    offset: trailer.signatureOffset,
+  });
+  return { payload: file.subarray(0, trailer.payloadLength), pkcs7 };
+}
+
+/** The trusted certificates matching the SignerInfo's identifier. */
+function candidates(pkcs7: Pkcs7Signature, trust: TrustStore): Certificate[] {
+  const id = pkcs7.signer;
+  const found = id.kind === "issuerAndSerialNumber"
+    ? trust.findByIssuerAndSerial(id.issuerDer, id.serial)
+    : trust.findBySubjectKeyId(id.keyId);
+  if (found.length === 0) {
+    const who = id.kind === "issuerAndSerialNumber"
+      ? `issuer "${id.issuer}" serial ${id.serialHex}`
+      : `subject key id ${id.keyIdHex}`;
+    throw new SignatureError("UNTRUSTED", `no trusted certificate for ${who}`);
+  }
+  return found;
+}
+
+function verifyParsed(
+  payload: Uint8Array,
+  pkcs7: Pkcs7Signature,
+  trust: TrustStore,
+): VerifiedSignature {
+  const found = candidates(pkcs7, trust);
+  // Embedded certificates are not covered by the signature. lpkit does not
+  // walk chains, so it accepts them only when they are trusted as they are.
+  for (const embedded of pkcs7.certificates) {
+    if (!trust.has(embedded)) {
+      throw new SignatureError(
+        "UNTRUSTED",
+        `embedded certificate "${embedded.subject}" serial ${embedded.serialHex} is not in the trust store`,
+      );
+    }
+  }
+  let firstError: unknown;
+  for (const certificate of found) {
+    try {
+      verifyRawSignature(
+        payload,
+        pkcs7.signature,
+        pkcs7.hash,
+        pkcs7.keyAlgorithm,
+        certificate,
+        pkcs7.signatureOffset,
+      );
+    } catch (e) {
+      firstError ??= e;
+      continue;
+    }
+    const id = pkcs7.signer;
+    return {
+      format: "pkcs7",
+      payload,
+      signer: {
+        issuer: certificate.issuer,
+        subject: certificate.subject,
+        serialHex: id.kind === "issuerAndSerialNumber" ? id.serialHex : undefined,
+        keyIdHex: id.kind === "subjectKeyIdentifier" ? id.keyIdHex : undefined,
+        name: undefined,
+      },
+      certificate,
+      hash: pkcs7.hash,
+      keyAlgorithm: pkcs7.keyAlgorithm,
+      keyDescription: certificate.keyDescription,
+    };
+  }
+  throw firstError;
+}
+
+/**
+ * Verifies a signed file against a trust store and returns who signed it.
+ * Every failure is a {@linkcode SignatureError} whose `code` says which rule
+ * failed: `UNSIGNED`, `TRUNCATED`, `BAD_SIG_LEN`, `BAD_ID_TYPE`,
+ * `NONZERO_HEADER`, `MALFORMED_PKCS7`, `UNSUPPORTED_DIGEST`, `WEAK_DIGEST`,
+ * `UNSUPPORTED_ALGORITHM`, `EMBEDDED_CONTENT`, `SIGNED_ATTRIBUTES`,
+ * `UNTRUSTED`, `BAD_KEY` or `BAD_SIGNATURE`.
+ *
+ * @example
+ * ```ts
+ * import { loadTrustStore, verifyPayload } from "@lpkit/signer";
+ * import { signPayload, parseCertificate, parsePrivateKey, signingCredentials } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const creds = signingCredentials(
+ *   parsePrivateKey(readFileSync(`${dir}/rsa2048.key`)),
+ *   parseCertificate(readFileSync(`${dir}/rsa2048.crt`)),
+ * );
+ * const signed = signPayload(new Uint8Array([1, 2, 3]), creds, { useKeyId: true });
+ * const result = verifyPayload(signed, loadTrustStore(`${dir}/rsa2048.crt`));
+ * assert.equal(result.keyDescription, "RSA-2048");
+ * assert.equal(result.signer.keyIdHex !== undefined, true);
+ * assert.deepEqual(result.payload, new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function verifyPayload(
+  file: Uint8Array,
+  trust: TrustStore,
+  options: VerifyOptions = {},
+): VerifiedSignature {
+  if (options.allowLegacy) {
+    const { header } = readModuleSignatureHeader(file);
+    if (header.idType === PKEY_ID_X509) return verifyPayloadLegacy(file, trust, options);
+  }
+  const { payload, pkcs7 } = inspectSignedPayload(file, options);
+  return verifyParsed(payload, pkcs7, trust);
+}
+
+/**
+ * Verifies a detached PKCS#7 (a `.p7s` from `sign-file -d`) over a payload.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createPkcs7, parseCertificate, parsePrivateKey, signingCredentials, TrustStore, verifyDetached,
+ * } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const cert = parseCertificate(readFileSync(`${dir}/ecp384.crt`));
+ * const creds = signingCredentials(parsePrivateKey(readFileSync(`${dir}/ecp384.key`)), cert);
+ * const payload = new Uint8Array(1000);
+ * const p7s = createPkcs7(payload, creds, { hash: "sha384" });
+ * assert.equal(verifyDetached(payload, p7s, new TrustStore([cert])).keyDescription, "ECDSA P-384");
+ * ```
+ */
+export function verifyDetached(
+  payload: Uint8Array,
+  pkcs7: Uint8Array,
+  trust: TrustStore,
+  options: VerifyOptions = {},
+): VerifiedSignature {
+  return verifyParsed(payload, parsePkcs7(pkcs7, { allowSha1: options.allowSha1 }), trust);
+}
