@@ -1,6 +1,6 @@
 /**
- * The live-patch core: reading payloads, and (soon) a simulated Xen host
- * that loads and applies them with Xen 4.17's checks and errnos.
+ * The live-patch core: reading payloads, and a simulated Xen host that loads
+ * and applies them with Xen 4.17's checks and errnos.
  *
  * @example Reading a payload's funcs
  * ```ts
@@ -15,5 +15,12 @@
  *
  * @module
  */
+export * from "./errno.ts";
 export * from "./funcs.ts";
 export * from "./payload.ts";
+export * from "./placement.ts";
+export * from "./prepare.ts";
+export * from "./profile.ts";
+export * from "./relocate.ts";
+export * from "./upload.ts";
+export * from "./xen_elf.ts";
