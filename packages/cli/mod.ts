@@ -11,6 +11,13 @@
  * @module
  */
 export * from "./cli.ts";
+export * from "./command.ts";
+export { COMMANDS } from "./commands.ts";
 export * from "./errors.ts";
 export * from "./platform.ts";
-export { inspectPayload, type InspectReport, renderInspect } from "./commands/inspect.ts";
+export {
+  inspectCommand,
+  inspectPayload,
+  type InspectReport,
+  renderInspect,
+} from "./commands/inspect.ts";

@@ -17,7 +17,9 @@ import {
   type PayloadDescription,
   type PointerTarget,
 } from "@lpkit/livepatch-core";
-import { hex, hexBytes, sectionFlagLetters, type Style, table } from "../format.ts";
+import { type Command, parseCommandArgs, readInput, useColor } from "../command.ts";
+import { CliError } from "../errors.ts";
+import { hex, hexBytes, sectionFlagLetters, type Style, style, table, toJson } from "../format.ts";
 
 /** The `--json` document of `inspect` (schema `lpkit.inspect/1`, documented in the README). */
 export interface InspectReport {
@@ -262,3 +264,38 @@ export function renderInspect(r: InspectReport, s: Style): string {
   }
   return out;
 }
+
+/** `lpkit inspect`. */
+export const inspectCommand: Command = {
+  name: "inspect",
+  summary: "Show a payload's funcs, build-ids, hooks, metadata, sections and relocations",
+  synopsis: "inspect <payload> [--json]",
+  usage: `Usage: lpkit inspect <payload> [--json]
+
+Prints a payload's ELF identity, build-id, depends and xen_depends ids, each
+.livepatch.funcs entry field by field (with the relocations that fill its
+pointers), hooks, .modinfo metadata, sections and relocations.
+
+Options:
+  --json   Print the report as JSON (schema lpkit.inspect/1)
+
+Example:
+  lpkit inspect examples/bin/hello.livepatch
+`,
+  run(args, io) {
+    const { values, positionals } = parseCommandArgs(args, this.usage, {
+      json: { type: "boolean" },
+    });
+    if (values.help) {
+      io.stdout(this.usage);
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      throw new CliError("USAGE", `inspect takes exactly one payload file\n\n${this.usage}`);
+    }
+    const file = positionals[0];
+    const report = inspectPayload(file, readInput(io, file));
+    io.stdout(values.json ? toJson(report) : renderInspect(report, style(useColor(io))));
+    return 0;
+  },
+};
