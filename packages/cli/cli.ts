@@ -42,7 +42,8 @@ function userError(e: unknown): { code: string; message: string; exitCode: numbe
  * import assert from "node:assert/strict";
  * let out = "";
  * const io = { stdout: (s: string) => void (out += s), stderr: () => {}, readFile: () => new Uint8Array(),
- *   env: () => undefined, isTerminal: false };
+ *   writeFile: () => {}, readDir: () => [], isDirectory: () => false, env: () => undefined,
+ *   isTerminal: false };
  * assert.equal(main(["help"], io), 0);
  * assert.match(out, /inspect/);
  * ```

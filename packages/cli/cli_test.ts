@@ -16,6 +16,9 @@ function fakeIo(files: Record<string, Uint8Array> = {}) {
       }
       return f;
     },
+    writeFile: (path, data) => void (files[path] = data),
+    readDir: (path) => Object.keys(files).filter((f) => f.startsWith(path + "/")).sort(),
+    isDirectory: (path) => Object.keys(files).some((f) => f.startsWith(path + "/")),
     env: () => undefined,
     isTerminal: false,
   };

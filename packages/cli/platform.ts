@@ -5,7 +5,18 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import process from "node:process";
 
 /** The CLI's window on the world; tests pass their own. */
@@ -16,6 +27,15 @@ export interface Io {
   stderr(text: string): void;
   /** Reads a whole file. */
   readFile(path: string): Uint8Array;
+  /**
+   * Writes a whole file atomically: a temporary file in the same folder,
+   * fsync, then rename, so readers see the old or the new bytes, never half.
+   */
+  writeFile(path: string, data: Uint8Array): void;
+  /** The names in a folder (not recursive), sorted. */
+  readDir(path: string): string[];
+  /** Whether `path` is an existing folder. */
+  isDirectory(path: string): boolean;
   /** An environment variable. */
   env(name: string): string | undefined;
   /** Whether standard output is a terminal (colors, progress). */
@@ -37,6 +57,15 @@ export function processIo(): Io {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     readFile: (path) => readFileSync(path),
+    writeFile: writeFileAtomic,
+    readDir: (path) => readdirSync(path).sort(),
+    isDirectory: (path) => {
+      try {
+        return statSync(path).isDirectory();
+      } catch {
+        return false;
+      }
+    },
     env: (name) => process.env[name],
     isTerminal: process.stdout.isTTY === true && (process.stdout.columns ?? 0) > 0,
   };
@@ -58,4 +87,39 @@ export function processArgs(): string[] {
 /** Ends the process with `code` once output is flushed. */
 export function setExitCode(code: number): void {
   process.exitCode = code;
+}
+
+/**
+ * Writes `data` to `path` through a temporary file, fsync and rename.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "@lpkit/cli";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const path = mkdtempSync(tmpdir() + "/lpkit-") + "/out.bin";
+ * writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...readFileSync(path)], [1, 2, 3]);
+ * ```
+ */
+export function writeFileAtomic(path: string, data: Uint8Array): void {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, "wx", 0o644);
+  try {
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkSync(tmp);
+    throw e;
+  }
 }
