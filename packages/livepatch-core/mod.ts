@@ -15,12 +15,23 @@
  *
  * @module
  */
+export * from "./apply.ts";
+export * from "./boot.ts";
+export * from "./client.ts";
+export * from "./cpus.ts";
 export * from "./errno.ts";
 export * from "./funcs.ts";
+export * from "./host.ts";
+export * from "./hypervisor.ts";
+export * from "./patch.ts";
 export * from "./payload.ts";
 export * from "./placement.ts";
 export * from "./prepare.ts";
 export * from "./profile.ts";
 export * from "./relocate.ts";
+export * from "./rendezvous.ts";
+export * from "./safety.ts";
+export * from "./sysctl.ts";
+export * from "./traps.ts";
 export * from "./upload.ts";
 export * from "./xen_elf.ts";
