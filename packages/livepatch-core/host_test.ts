@@ -7,7 +7,6 @@ import { craftPayload } from "../../tests/crafted.ts";
 import {
   Host,
   type HostOptions,
-  LIVEPATCH_ACTION,
   LIVEPATCH_OP,
   LIVEPATCH_STATE,
   LivepatchClient,
