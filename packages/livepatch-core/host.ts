@@ -86,6 +86,8 @@ export interface HostOptions {
   readonly signatureCheck?: (file: Uint8Array) => Uint8Array;
   /** Cross-modifying code model of the emulator (default "coherent"). */
   readonly xmc?: "coherent" | "strict";
+  /** Xen feature numbers (`X86_FEATURE_*`) the CPUs have, for `.altinstructions` (default none). */
+  readonly cpuFeatures?: readonly number[];
 }
 
 /** A loaded payload as the host tracks it (`struct payload`). */
@@ -539,6 +541,7 @@ export class Host {
             return undefined;
           }
         },
+        cpuHasFeature: (f) => this.#options.cpuFeatures?.includes(f) ?? false,
         allocate: (n) => {
           const a = this.#payloadArea.allocate(n);
           if (a !== undefined) allocations.push(a);

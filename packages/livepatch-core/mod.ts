@@ -15,10 +15,12 @@
  *
  * @module
  */
+export * from "./alternatives.ts";
 export * from "./apply.ts";
 export * from "./boot.ts";
 export * from "./client.ts";
 export * from "./cpus.ts";
+export * from "./diagnostics.ts";
 export * from "./errno.ts";
 export * from "./funcs.ts";
 export * from "./host.ts";

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { SHF } from "@lpkit/elf";
+import { applyAlternatives } from "./alternatives.ts";
+import { attempt, type Report } from "./diagnostics.ts";
 import { type ErrnoName, LivepatchError } from "./errno.ts";
 import {
   FUNC_FIELD,
@@ -59,6 +60,10 @@ export interface PrepareContext {
   lookup(name: string): bigint | undefined;
   /** Reads hypervisor memory (for ENDBR64 detection at `old_addr`); undefined if unmapped. */
   readMemory(address: bigint, length: number): Uint8Array | undefined;
+  /** Collecting mode: failed checks are reported here and the checks go on. */
+  readonly report?: Report;
+  /** The CPU feature model for `.altinstructions` (default: no feature present). */
+  readonly cpuHasFeature?: (feature: number) => boolean;
 }
 
 /** The result of the post-relocation checks. */
@@ -94,18 +99,20 @@ function placedData(image: PayloadImage, s: XenSection): Uint8Array {
 }
 
 /** C1 (and C2 for 4.14+ profiles): the mandatory and patching sections. */
-export function checkSpecialSections(elf: XenElf, profile: Profile): void {
+export function checkSpecialSections(elf: XenElf, profile: Profile, report?: Report): void {
   const mandatory: string[] = [SECTION.buildId, SECTION.depends];
   if (profile.xenDepends) mandatory.push(SECTION.xenDepends);
   if (!profile.funcsOptional) mandatory.unshift(SECTION.funcs);
   for (const name of mandatory) {
-    const s = xenSectionByName(elf, name);
-    if (s === undefined) {
-      throw new LivepatchError("EINVAL", "C1", `${name} is missing!`, { section: name });
-    }
-    if (s.size === 0n) {
-      throw new LivepatchError("EINVAL", "C1", `${name} is empty!`, { section: name });
-    }
+    attempt(report, () => {
+      const s = xenSectionByName(elf, name);
+      if (s === undefined) {
+        throw new LivepatchError("EINVAL", "C1", `${name} is missing!`, { section: name });
+      }
+      if (s.size === 0n) {
+        throw new LivepatchError("EINVAL", "C1", `${name} is empty!`, { section: name });
+      }
+    });
   }
   if (!profile.funcsOptional) return;
   const patching = [
@@ -118,10 +125,16 @@ export function checkSpecialSections(elf: XenElf, profile: Profile): void {
     if (s === undefined) continue;
     found = true;
     if (s.size === 0n) {
-      throw new LivepatchError("EINVAL", "C2", `${name} is empty!`, { section: name });
+      attempt(report, () => {
+        throw new LivepatchError("EINVAL", "C2", `${name} is empty!`, { section: name });
+      });
     }
   }
-  if (!found) throw new LivepatchError("EINVAL", "C2", "Nothing to patch. Aborting...");
+  if (!found) {
+    attempt(report, () => {
+      throw new LivepatchError("EINVAL", "C2", "Nothing to patch. Aborting...");
+    });
+  }
 }
 
 /**
@@ -205,120 +218,126 @@ function prepareFuncs(elf: XenElf, image: PayloadImage, ctx: PrepareContext): Pr
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const out: PreparedFunc[] = [];
   for (let i = 0; i < data.length / layout.size; i++) {
-    const at = i * layout.size;
-    const place = { section: s.name, func: i };
-    const fail = (errno: ErrnoName, detail: string): never => {
-      throw new LivepatchError(errno, "P3", detail, place);
-    };
-    const namePtr = view.getBigUint64(at + FUNC_FIELD.name, true);
-    const newAddr = view.getBigUint64(at + FUNC_FIELD.newAddr, true);
-    let oldAddr = view.getBigUint64(at + FUNC_FIELD.oldAddr, true);
-    const newSize = view.getUint32(at + FUNC_FIELD.newSize, true);
-    const oldSize = view.getUint32(at + FUNC_FIELD.oldSize, true);
-    const version = data[at + FUNC_FIELD.version];
-    const name = namePtr === 0n ? undefined : readName(image, namePtr, ctx);
+    attempt(ctx.report, () => {
+      const at = i * layout.size;
+      const place = { section: s.name, func: i };
+      const fail = (errno: ErrnoName, detail: string): never => {
+        throw new LivepatchError(errno, "P3", detail, place);
+      };
+      const namePtr = view.getBigUint64(at + FUNC_FIELD.name, true);
+      const newAddr = view.getBigUint64(at + FUNC_FIELD.newAddr, true);
+      let oldAddr = view.getBigUint64(at + FUNC_FIELD.oldAddr, true);
+      const newSize = view.getUint32(at + FUNC_FIELD.newSize, true);
+      const oldSize = view.getUint32(at + FUNC_FIELD.oldSize, true);
+      const version = data[at + FUNC_FIELD.version];
+      const name = namePtr === 0n ? undefined : readName(image, namePtr, ctx);
 
-    if (!profile.funcVersions.includes(version as 1 | 2)) {
-      fail("EOPNOTSUPP", `Wrong version (${version}). Expected ${layout.version}`);
-    }
-    if (oldSize === 0) fail("EINVAL", "Address or size fields are zero");
-    if (!profile.nopMode && (newAddr === 0n || newSize === 0)) {
-      fail("EINVAL", "Address or size fields are zero");
-    }
-    if (oldAddr === 0n) {
-      if (namePtr === 0n) {
-        throw new LivepatchError(
-          "EINVAL",
-          "U2",
-          "old_addr and name are both NULL (Xen 4.17 would dereference NULL)",
-          place,
-        );
+      if (!profile.funcVersions.includes(version as 1 | 2)) {
+        fail("EOPNOTSUPP", `Wrong version (${version}). Expected ${layout.version}`);
       }
-      const resolved = name === undefined || name === "" ? undefined : ctx.lookup(name);
-      if (resolved === undefined) fail("ENOENT", `Could not resolve old address of ${name ?? "?"}`);
-      oldAddr = resolved!;
-      view.setBigUint64(at + FUNC_FIELD.oldAddr, oldAddr, true); // Xen fills it in
-    }
-    if (newAddr === 0n) {
-      if (newSize > LIVEPATCH_OPAQUE_SIZE) {
-        fail("EOPNOTSUPP", `NOP size ${newSize} is over ${LIVEPATCH_OPAQUE_SIZE}`);
+      if (oldSize === 0) fail("EINVAL", "Address or size fields are zero");
+      if (!profile.nopMode && (newAddr === 0n || newSize === 0)) {
+        fail("EINVAL", "Address or size fields are zero");
       }
-      if (oldSize < newSize) {
-        fail("EINVAL", `NOP size ${newSize} is larger than old_size ${oldSize}`);
-      }
-    } else {
-      let needed = 5;
-      if (profile.endbrAware) {
-        const head = ctx.readMemory(oldAddr, 4);
-        if (head === undefined) {
+      if (oldAddr === 0n) {
+        if (namePtr === 0n) {
           throw new LivepatchError(
-            "EFAULT",
-            "U3",
-            `old_addr 0x${oldAddr.toString(16)} is not mapped (Xen 4.17 would fault reading it)`,
+            "EINVAL",
+            "U2",
+            "old_addr and name are both NULL (Xen 4.17 would dereference NULL)",
             place,
           );
         }
-        needed += patchOffset(head); // 4 after an ENDBR64 or its poison
+        const resolved = name === undefined || name === "" ? undefined : ctx.lookup(name);
+        if (resolved === undefined) {
+          fail("ENOENT", `Could not resolve old address of ${name ?? "?"}`);
+        }
+        oldAddr = resolved!;
+        view.setBigUint64(at + FUNC_FIELD.oldAddr, oldAddr, true); // Xen fills it in
       }
-      if (oldSize < needed) {
-        fail("EINVAL", `old_size ${oldSize} is too small: ${needed} bytes are needed`);
-      }
-      if (profile.distanceCheck) {
-        const offset = BigInt.asIntN(64, oldAddr - newAddr);
-        if (offset < -(1n << 31n) || offset >= 1n << 31n) {
-          fail(
-            "EOVERFLOW",
-            `new_addr 0x${newAddr.toString(16)} is more than 2 GiB from old_addr 0x${
-              oldAddr.toString(16)
-            }`,
-          );
+      if (newAddr === 0n) {
+        if (newSize > LIVEPATCH_OPAQUE_SIZE) {
+          fail("EOPNOTSUPP", `NOP size ${newSize} is over ${LIVEPATCH_OPAQUE_SIZE}`);
+        }
+        if (oldSize < newSize) {
+          fail("EINVAL", `NOP size ${newSize} is larger than old_size ${oldSize}`);
+        }
+      } else {
+        let needed = 5;
+        if (profile.endbrAware) {
+          const head = ctx.readMemory(oldAddr, 4);
+          if (head === undefined) {
+            throw new LivepatchError(
+              "EFAULT",
+              "U3",
+              `old_addr 0x${oldAddr.toString(16)} is not mapped (Xen 4.17 would fault reading it)`,
+              place,
+            );
+          }
+          needed += patchOffset(head); // 4 after an ENDBR64 or its poison
+        }
+        if (oldSize < needed) {
+          fail("EINVAL", `old_size ${oldSize} is too small: ${needed} bytes are needed`);
+        }
+        if (profile.distanceCheck) {
+          const offset = BigInt.asIntN(64, oldAddr - newAddr);
+          if (offset < -(1n << 31n) || offset >= 1n << 31n) {
+            fail(
+              "EOVERFLOW",
+              `new_addr 0x${newAddr.toString(16)} is more than 2 GiB from old_addr 0x${
+                oldAddr.toString(16)
+              }`,
+            );
+          }
         }
       }
-    }
-    let expect: FuncExpectation | undefined;
-    if (layout.version === 2) {
-      const bits = data[at + FUNC_FIELD.expect];
-      expect = {
-        enabled: (bits & 1) === 1,
-        len: (bits >> 1) & 0x1f,
-        rsv: bits >> 6,
-        data: data.slice(at + FUNC_FIELD.expect + 1, at + layout.size),
-      };
-    }
-    const pad = data.subarray(
-      at + FUNC_FIELD.pad,
-      at + (layout.version === 2 ? FUNC_FIELD.expect : layout.size),
-    );
-    out.push({
-      index: i,
-      name,
-      entryAddress: s.loadAddress! + BigInt(at),
-      oldAddr,
-      newAddr,
-      oldSize,
-      newSize,
-      version,
-      expect,
-      padNonZero: pad.some((b) => b !== 0),
+      let expect: FuncExpectation | undefined;
+      if (layout.version === 2) {
+        const bits = data[at + FUNC_FIELD.expect];
+        expect = {
+          enabled: (bits & 1) === 1,
+          len: (bits >> 1) & 0x1f,
+          rsv: bits >> 6,
+          data: data.slice(at + FUNC_FIELD.expect + 1, at + layout.size),
+        };
+      }
+      const pad = data.subarray(
+        at + FUNC_FIELD.pad,
+        at + (layout.version === 2 ? FUNC_FIELD.expect : layout.size),
+      );
+      out.push({
+        index: i,
+        name,
+        entryAddress: s.loadAddress! + BigInt(at),
+        oldAddr,
+        newAddr,
+        oldSize,
+        newSize,
+        version,
+        expect,
+        padNonZero: pad.some((b) => b !== 0),
+      });
     });
   }
   return out;
 }
 
-function prepareHooks(elf: XenElf, image: PayloadImage): PreparedHooks {
+function prepareHooks(elf: XenElf, image: PayloadImage, report?: Report): PreparedHooks {
   const hooks: PreparedHooks = {};
   for (const [kind, { section, single }] of Object.entries(HOOK_SECTIONS)) {
-    const s = xenSectionByName(elf, section);
-    if (s === undefined) continue;
-    if (s.size % 8n !== 0n || (single && s.size !== 8n)) {
-      throw new LivepatchError("EINVAL", "P4", `Wrong size of ${section}!`, { section });
-    }
-    const data = placedData(image, s);
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    hooks[kind as HookKind] = Array.from(
-      { length: data.length / 8 },
-      (_, i) => view.getBigUint64(i * 8, true),
-    );
+    attempt(report, () => {
+      const s = xenSectionByName(elf, section);
+      if (s === undefined) return;
+      if (s.size % 8n !== 0n || (single && s.size !== 8n)) {
+        throw new LivepatchError("EINVAL", "P4", `Wrong size of ${section}!`, { section });
+      }
+      const data = placedData(image, s);
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      hooks[kind as HookKind] = Array.from(
+        { length: data.length / 8 },
+        (_, i) => view.getBigUint64(i * 8, true),
+      );
+    });
   }
   return hooks;
 }
@@ -333,79 +352,145 @@ export function preparePayload(
   ctx: PrepareContext,
 ): PreparedPayload {
   const profile = ctx.profile;
+  const report = ctx.report;
   const funcs = prepareFuncs(elf, image, ctx);
-  const hooks = profile.hooks ? prepareHooks(elf, image) : {};
+  const hooks = profile.hooks ? prepareHooks(elf, image, report) : {};
 
-  const buildId = noteSection(elf, image, SECTION.buildId, "P5")!;
-  const twin = ctx.loadedBuildIds.find((p) => hex(p.id) === buildId.hex);
-  if (twin !== undefined) {
-    throw new LivepatchError("EEXIST", "P6", `Already loaded as ${twin.name}!`, {
-      section: SECTION.buildId,
-    });
+  let buildId: BuildIdNote | undefined;
+  attempt(report, () => {
+    buildId = noteSection(elf, image, SECTION.buildId, "P5")!;
+    const twin = ctx.loadedBuildIds.find((p) => hex(p.id) === buildId!.hex);
+    if (twin !== undefined) {
+      throw new LivepatchError("EEXIST", "P6", `Already loaded as ${twin.name}!`, {
+        section: SECTION.buildId,
+      });
+    }
+  });
+  let depends: BuildIdNote | undefined;
+  let xenDepends: BuildIdNote | undefined;
+  attempt(report, () => void (depends = noteSection(elf, image, SECTION.depends, "P7")));
+  if (profile.xenDepends) {
+    attempt(report, () => void (xenDepends = noteSection(elf, image, SECTION.xenDepends, "P7")));
   }
-  const depends = noteSection(elf, image, SECTION.depends, "P7");
-  const xenDepends = profile.xenDepends
-    ? noteSection(elf, image, SECTION.xenDepends, "P7")
-    : undefined;
 
   for (let n = 0; n < 4; n++) {
     const s = xenSectionByName(elf, `.bug_frames.${n}`);
     if (s !== undefined && s.size % 8n !== 0n) {
-      throw new LivepatchError("EINVAL", "P8", `Wrong size of .bug_frames.${n}!`, {
-        section: s.name,
+      attempt(report, () => {
+        throw new LivepatchError("EINVAL", "P8", `Wrong size of .bug_frames.${n}!`, {
+          section: s.name,
+        });
       });
     }
   }
-  checkAlternatives(elf);
+  attempt(report, () => {
+    checkAlternatives(elf, image);
+    applyAlternatives(readAlternatives(elf, image), image, ctx.cpuHasFeature ?? (() => false));
+  });
   const exTable = xenSectionByName(elf, ".ex_table");
   if (exTable !== undefined && exTable.size % 8n !== 0n) {
-    throw new LivepatchError("EINVAL", "P11", "Wrong size of .ex_table!", { section: ".ex_table" });
+    attempt(report, () => {
+      throw new LivepatchError("EINVAL", "P11", "Wrong size of .ex_table!", {
+        section: ".ex_table",
+      });
+    });
   }
   let modinfo: Uint8Array | undefined;
   const mod = profile.modinfo ? xenSectionByName(elf, SECTION.modinfo) : undefined;
   if (mod !== undefined) {
-    if (mod.size === 0n) {
-      throw new LivepatchError(
-        "EINVAL",
-        "U4",
-        ".modinfo is empty (Xen 4.17 would read before it)",
-        { section: SECTION.modinfo },
-      );
-    }
-    modinfo = placedData(image, mod);
-    if (modinfo[modinfo.length - 1] !== 0) {
-      throw new LivepatchError("EINVAL", "P12", ".modinfo is not NUL-terminated!", {
-        section: SECTION.modinfo,
-      });
-    }
+    attempt(report, () => {
+      if (mod.size === 0n) {
+        throw new LivepatchError(
+          "EINVAL",
+          "U4",
+          ".modinfo is empty (Xen 4.17 would read before it)",
+          { section: SECTION.modinfo },
+        );
+      }
+      const data = placedData(image, mod);
+      if (data[data.length - 1] !== 0) {
+        throw new LivepatchError("EINVAL", "P12", ".modinfo is not NUL-terminated!", {
+          section: SECTION.modinfo,
+        });
+      }
+      modinfo = data;
+    });
   }
 
   // X1–X2: xen_build_id_dep.
   if (profile.xenDepends) {
-    if (ctx.xenBuildId === undefined) {
-      throw new LivepatchError("ENODATA", "X1", "The hypervisor has no build-id");
-    }
-    const want = hex(ctx.xenBuildId);
-    if (xenDepends === undefined || xenDepends.hex !== want) {
-      throw new LivepatchError(
-        "EINVAL",
-        "X2",
-        `check against hypervisor build-id failed: payload needs ${
-          xenDepends?.hex ?? "(none)"
-        }, hypervisor is ${want}`,
-        { section: SECTION.xenDepends },
-      );
-    }
+    attempt(report, () => {
+      if (ctx.xenBuildId === undefined) {
+        throw new LivepatchError("ENODATA", "X1", "The hypervisor has no build-id");
+      }
+      const want = hex(ctx.xenBuildId);
+      if (xenDepends === undefined || xenDepends.hex !== want) {
+        throw new LivepatchError(
+          "EINVAL",
+          "X2",
+          `check against hypervisor build-id failed: payload needs ${
+            xenDepends?.hex ?? "(none)"
+          }, hypervisor is ${want}`,
+          { section: SECTION.xenDepends },
+        );
+      }
+    });
   }
-  return { funcs, hooks, buildId, depends, xenDepends, modinfo };
+  // In collecting mode a failed build-id note leaves an empty one behind.
+  const id = buildId ?? { bytes: new Uint8Array(0), hex: "" };
+  return { funcs, hooks, buildId: id, depends, xenDepends, modinfo };
 }
 
-/** P9: `.altinstructions` bounds (entries of 14 bytes inside text / replacement). */
-function checkAlternatives(elf: XenElf): void {
+/** Size of `struct alt_instr` (packed). */
+export const ALT_INSTR_SIZE = 14;
+
+/** One `.altinstructions` entry, with its addresses resolved. */
+export interface AltInstr {
+  /** The original instructions (in the payload's text). */
+  readonly orig: bigint;
+  /** The replacement (in `.altinstr_replacement`). */
+  readonly repl: bigint;
+  /** Xen feature number (`X86_FEATURE_*`); bit 15 inverts the test. */
+  readonly cpuid: number;
+  readonly origLen: number;
+  readonly replLen: number;
+  readonly padLen: number;
+}
+
+/** Reads `.altinstructions` from a placed payload (empty when absent). */
+export function readAlternatives(elf: XenElf, image: PayloadImage): AltInstr[] {
+  const alt = xenSectionByName(elf, ".altinstructions");
+  if (alt === undefined || alt.size === 0n || alt.loadAddress === undefined) return [];
+  const data = placedData(image, alt);
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out: AltInstr[] = [];
+  for (let at = 0; at + ALT_INSTR_SIZE <= data.length; at += ALT_INSTR_SIZE) {
+    const entry = alt.loadAddress + BigInt(at);
+    out.push({
+      orig: BigInt.asUintN(64, entry + BigInt(v.getInt32(at, true))),
+      repl: BigInt.asUintN(64, entry + 4n + BigInt(v.getInt32(at + 4, true))),
+      cpuid: v.getUint16(at + 8, true),
+      origLen: data[at + 10],
+      replLen: data[at + 11],
+      padLen: data[at + 12],
+    });
+  }
+  return out;
+}
+
+/**
+ * P9: `.altinstructions` is a whole number of 14-byte entries, comes with
+ * `.altinstr_replacement` and text, and every entry's original range lies in
+ * the payload's text and its replacement in `.altinstr_replacement` (the
+ * 4.18 bounds checks backported to 4.17.x). P10: entries that would make
+ * `apply_alternatives` hit a BUG_ON (replacement longer than the site, over
+ * 255 bytes) crash Xen 4.17; lpkit refuses them instead.
+ */
+function checkAlternatives(elf: XenElf, image: PayloadImage): void {
   const alt = xenSectionByName(elf, ".altinstructions");
   if (alt === undefined || alt.size === 0n) return;
   const place = { section: alt.name };
-  if (alt.size % 14n !== 0n) {
+  if (alt.size % BigInt(ALT_INSTR_SIZE) !== 0n) {
     throw new LivepatchError("EINVAL", "P9", "Wrong size of .altinstructions!", place);
   }
   const repl = xenSectionByName(elf, ".altinstr_replacement");
@@ -417,10 +502,38 @@ function checkAlternatives(elf: XenElf): void {
       place,
     );
   }
-  const text = elf.sections.filter((s) =>
-    (s.flags & SHF.EXECINSTR) !== 0n && (s.flags & SHF.ALLOC) !== 0n
-  );
-  if (text.every((s) => s.size === 0n)) {
+  if (image.text.size === 0) {
     throw new LivepatchError("EINVAL", "P9", ".altinstructions without any text", place);
   }
+  const text = { start: image.text.address, end: image.text.address + BigInt(image.text.size) };
+  const rs = repl.loadAddress ?? 0n;
+  const re = rs + repl.size;
+  readAlternatives(elf, image).forEach((a, i) => {
+    const at = { ...place, offset: Number(alt.offset) + i * ALT_INSTR_SIZE };
+    const total = a.origLen + a.padLen;
+    if (a.orig < text.start || a.orig + BigInt(total) > text.end) {
+      throw new LivepatchError(
+        "EINVAL",
+        "P9",
+        `alternative ${i}: original range is outside text`,
+        at,
+      );
+    }
+    if (a.repl < rs || a.repl + BigInt(a.replLen) > re) {
+      throw new LivepatchError(
+        "EINVAL",
+        "P9",
+        `alternative ${i}: replacement is outside .altinstr_replacement`,
+        at,
+      );
+    }
+    if (a.replLen > total || total > 255) {
+      throw new LivepatchError(
+        "EINVAL",
+        "P10",
+        `alternative ${i}: replacement of ${a.replLen} bytes does not fit ${total} (Xen 4.17 hits BUG_ON)`,
+        at,
+      );
+    }
+  });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { R_X86_64, SHF, SHN, SHT } from "@lpkit/elf";
+import { attempt, type Report } from "./diagnostics.ts";
 import { LivepatchError } from "./errno.ts";
 import type { PayloadImage } from "./placement.ts";
 import type { Profile } from "./profile.ts";
@@ -15,9 +16,21 @@ import type { XenElf } from "./xen_elf.ts";
  * table, then loaded payloads' new symbols), section symbols by adding their
  * section's load address. Symbols of non-ALLOC sections are marked ignored.
  */
-export function resolveSymbols(elf: XenElf, lookup: (name: string) => bigint | undefined): void {
+export function resolveSymbols(
+  elf: XenElf,
+  lookup: (name: string) => bigint | undefined,
+  report?: Report,
+): void {
+  for (const sym of elf.symbols.slice(1)) attempt(report, () => resolveSymbol(elf, sym, lookup));
+}
+
+function resolveSymbol(
+  elf: XenElf,
+  sym: XenElf["symbols"][number],
+  lookup: (name: string) => bigint | undefined,
+): void {
   const shnum = elf.sections.length;
-  for (const sym of elf.symbols.slice(1)) {
+  {
     const place = { symbol: sym.name, offset: sym.entryOffset };
     switch (sym.shndx) {
       case SHN.COMMON:
@@ -94,14 +107,31 @@ function fits(value: bigint, width: Width): boolean {
  * -EOPNOTSUPP (L8), out-of-range fields with -EINVAL, values that do not
  * fit with -EOVERFLOW.
  */
-export function performRelocations(elf: XenElf, image: PayloadImage, profile: Profile): void {
+export function performRelocations(
+  elf: XenElf,
+  image: PayloadImage,
+  profile: Profile,
+  report?: Report,
+): void {
+  for (const r of elf.sections.slice(1)) {
+    attempt(report, () => relocateSection(elf, image, profile, r, report));
+  }
+}
+
+function relocateSection(
+  elf: XenElf,
+  image: PayloadImage,
+  profile: Profile,
+  r: XenElf["sections"][number],
+  report: Report | undefined,
+): void {
   const shnum = elf.sections.length;
   const view = new DataView(image.bytes.buffer, image.bytes.byteOffset, image.bytes.byteLength);
-  for (const r of elf.sections.slice(1)) {
-    if (r.type !== SHT.RELA && r.type !== SHT.REL) continue;
-    if (r.info >= shnum) continue; // L1: silently skipped
+  {
+    if (r.type !== SHT.RELA && r.type !== SHT.REL) return;
+    if (r.info >= shnum) return; // L1: silently skipped
     const target = elf.sections[r.info];
-    if ((target.flags & SHF.ALLOC) === 0n || target.loadAddress === undefined) continue;
+    if ((target.flags & SHF.ALLOC) === 0n || target.loadAddress === undefined) return;
     const place = { section: r.name, offset: r.headerOffset };
     if (r.link !== elf.symtab.index) {
       throw new LivepatchError(
@@ -111,7 +141,7 @@ export function performRelocations(elf: XenElf, image: PayloadImage, profile: Pr
         place,
       );
     }
-    if (r.size === 0n) continue;
+    if (r.size === 0n) return;
     const entsize = r.type === SHT.RELA ? 24n : 16n;
     if (r.entsize < entsize || r.size % r.entsize !== 0n) {
       throw new LivepatchError(
@@ -133,73 +163,75 @@ export function performRelocations(elf: XenElf, image: PayloadImage, profile: Pr
     const count = Number(r.size / r.entsize);
     const data = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
     for (let i = 0; i < count; i++) {
-      const at = i * stride;
-      const entry = { section: r.name, offset: Number(r.offset) + at };
-      const offset = data.getBigUint64(at, true);
-      const type = data.getUint32(at + 8, true);
-      const symIndex = data.getUint32(at + 12, true);
-      const addend = data.getBigInt64(at + 16, true);
-      if (symIndex === 0) {
-        throw new LivepatchError(
-          "EOPNOTSUPP",
-          "L5",
-          `Relocation ${i} of ${r.name} has no symbol (STN_UNDEF)`,
-          entry,
-        );
-      }
-      if (symIndex >= elf.symbols.length) {
-        throw new LivepatchError(
-          "EINVAL",
-          "L6",
-          `Relocation ${i} of ${r.name} refers to symbol ${symIndex}, past the last one`,
-          entry,
-        );
-      }
-      const sym = elf.symbols[symIndex];
-      if (sym.ignored) {
-        throw new LivepatchError(
-          "EINVAL",
-          "L7",
-          `Relocation ${i} of ${r.name} refers to ${
-            sym.name || "a symbol"
-          } of a non-allocated section`,
-          { ...entry, symbol: sym.name },
-        );
-      }
-      if (type === R_X86_64.NONE) continue;
-      const width = profile.relocationTypes.has(type) ? WIDTHS.get(type) : undefined;
-      if (width === undefined) {
-        throw new LivepatchError(
-          "EOPNOTSUPP",
-          "L8",
-          `Unhandled relocation type ${type} in ${r.name}`,
-          entry,
-        );
-      }
-      if (offset >= target.size || offset + BigInt(width.bytes) > target.size) {
-        throw new LivepatchError(
-          "EINVAL",
-          width.bytes === 8 && !width.pcRelative ? "L9" : "L10",
-          `Relocation ${i} of ${r.name} is outside of ${target.name}`,
-          entry,
-        );
-      }
-      const dest = target.loadAddress + offset;
-      let value = BigInt.asUintN(64, sym.value + addend);
-      if (width.pcRelative) value = BigInt.asIntN(64, value - dest);
-      if (!fits(value, width)) {
-        throw new LivepatchError(
-          "EOVERFLOW",
-          "L11",
-          `Overflow in relocation ${i} in ${r.name} for ${sym.name}`,
-          { ...entry, symbol: sym.name },
-        );
-      }
-      const o = Number(dest - image.base);
-      if (width.bytes === 8) view.setBigUint64(o, BigInt.asUintN(64, value), true);
-      else if (width.bytes === 4) view.setUint32(o, Number(BigInt.asUintN(32, value)), true);
-      else if (width.bytes === 2) view.setUint16(o, Number(BigInt.asUintN(16, value)), true);
-      else view.setUint8(o, Number(BigInt.asUintN(8, value)));
+      attempt(report, () => {
+        const at = i * stride;
+        const entry = { section: r.name, offset: Number(r.offset) + at };
+        const offset = data.getBigUint64(at, true);
+        const type = data.getUint32(at + 8, true);
+        const symIndex = data.getUint32(at + 12, true);
+        const addend = data.getBigInt64(at + 16, true);
+        if (symIndex === 0) {
+          throw new LivepatchError(
+            "EOPNOTSUPP",
+            "L5",
+            `Relocation ${i} of ${r.name} has no symbol (STN_UNDEF)`,
+            entry,
+          );
+        }
+        if (symIndex >= elf.symbols.length) {
+          throw new LivepatchError(
+            "EINVAL",
+            "L6",
+            `Relocation ${i} of ${r.name} refers to symbol ${symIndex}, past the last one`,
+            entry,
+          );
+        }
+        const sym = elf.symbols[symIndex];
+        if (sym.ignored) {
+          throw new LivepatchError(
+            "EINVAL",
+            "L7",
+            `Relocation ${i} of ${r.name} refers to ${
+              sym.name || "a symbol"
+            } of a non-allocated section`,
+            { ...entry, symbol: sym.name },
+          );
+        }
+        if (type === R_X86_64.NONE) return;
+        const width = profile.relocationTypes.has(type) ? WIDTHS.get(type) : undefined;
+        if (width === undefined) {
+          throw new LivepatchError(
+            "EOPNOTSUPP",
+            "L8",
+            `Unhandled relocation type ${type} in ${r.name}`,
+            entry,
+          );
+        }
+        if (offset >= target.size || offset + BigInt(width.bytes) > target.size) {
+          throw new LivepatchError(
+            "EINVAL",
+            width.bytes === 8 && !width.pcRelative ? "L9" : "L10",
+            `Relocation ${i} of ${r.name} is outside of ${target.name}`,
+            entry,
+          );
+        }
+        const dest = target.loadAddress! + offset;
+        let value = BigInt.asUintN(64, sym.value + addend);
+        if (width.pcRelative) value = BigInt.asIntN(64, value - dest);
+        if (!fits(value, width)) {
+          throw new LivepatchError(
+            "EOVERFLOW",
+            "L11",
+            `Overflow in relocation ${i} in ${r.name} for ${sym.name}`,
+            { ...entry, symbol: sym.name },
+          );
+        }
+        const o = Number(dest - image.base);
+        if (width.bytes === 8) view.setBigUint64(o, BigInt.asUintN(64, value), true);
+        else if (width.bytes === 4) view.setUint32(o, Number(BigInt.asUintN(32, value)), true);
+        else if (width.bytes === 2) view.setUint16(o, Number(BigInt.asUintN(16, value)), true);
+        else view.setUint8(o, Number(BigInt.asUintN(8, value)));
+      });
     }
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { SHF, SHN } from "@lpkit/elf";
+import { attempt } from "./diagnostics.ts";
 import { LivepatchError } from "./errno.ts";
 import { type PayloadImage, placePayload } from "./placement.ts";
 import {
@@ -62,13 +63,45 @@ export interface LoadedPayload extends PreparedPayload {
  * nothing is kept (the caller frees the allocation it handed out).
  */
 export function uploadPayload(bytes: Uint8Array, ctx: UploadContext): LoadedPayload {
-  const elf = loadXenElf(bytes);
-  const image = placePayload(elf, (n) => ctx.allocate(n));
-  resolveSymbols(elf, (name) => ctx.lookup(name));
-  performRelocations(elf, image, ctx.profile);
-  checkSpecialSections(elf, ctx.profile);
+  const loaded = loadPayload(bytes, ctx);
+  if (loaded === undefined) throw new Error("unreachable: strict mode throws");
+  return loaded;
+}
+
+/**
+ * {@linkcode uploadPayload} in either mode: strict (no `ctx.report`; the
+ * first failure throws) or collecting (every failure is reported, checks go
+ * on where they can, and the result is undefined when anything failed).
+ */
+export function loadPayload(bytes: Uint8Array, ctx: UploadContext): LoadedPayload | undefined {
+  const report = ctx.report;
+  let failed = false;
+  const sink = report === undefined ? undefined : (e: LivepatchError) => {
+    failed = true;
+    report(e);
+  };
+  let elf: XenElf | undefined;
+  let image: PayloadImage | undefined;
+  // Nothing can be checked past a broken header or placement.
+  if (!attempt(sink, () => void (elf = loadXenElf(bytes)))) return undefined;
+  if (!attempt(sink, () => void (image = placePayload(elf!, (n) => ctx.allocate(n))))) {
+    return undefined;
+  }
+  return finishLoad(elf!, image!, { ...ctx, report: sink }, () => failed);
+}
+
+function finishLoad(
+  elf: XenElf,
+  image: PayloadImage,
+  ctx: UploadContext,
+  failed: () => boolean,
+): LoadedPayload | undefined {
+  resolveSymbols(elf, (name) => ctx.lookup(name), ctx.report);
+  performRelocations(elf, image, ctx.profile, ctx.report);
+  checkSpecialSections(elf, ctx.profile, ctx.report);
   const prepared = preparePayload(elf, image, ctx);
   const symbols = buildSymbolTable(elf, prepared, ctx);
+  if (failed()) return undefined;
   return {
     ...prepared,
     image,
@@ -98,10 +131,13 @@ function buildSymbolTable(
     const isNew = !newAddrs.has(sym.value);
     // Only Xen's table and other payloads count: 4.17 does not compare a payload with itself.
     if (isNew && ctx.symbolExists(sym.name)) {
-      throw new LivepatchError("EEXIST", "T2", `duplicate new symbol: ${sym.name}`, {
-        symbol: sym.name,
-        offset: sym.entryOffset,
+      attempt(ctx.report, () => {
+        throw new LivepatchError("EEXIST", "T2", `duplicate new symbol: ${sym.name}`, {
+          symbol: sym.name,
+          offset: sym.entryOffset,
+        });
       });
+      continue;
     }
     out.push({ name: sym.name, address: sym.value, size: sym.size, type: sym.type, isNew });
   }

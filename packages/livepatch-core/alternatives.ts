@@ -1,0 +1,51 @@
+/**
+ * `apply_alternatives` on a payload at upload (reference §2.2 P9–P10):
+ * each `.altinstructions` site gets its replacement when the CPU has the
+ * feature (a `call`/`jmp rel32` replacement is re-aimed from its new place),
+ * padded with ideal NOPs; otherwise only the padding after the original is
+ * turned into NOPs. The CPU feature model is a predicate on Xen's feature
+ * numbers (`X86_FEATURE_*`); bit 15 of an entry inverts the test.
+ *
+ * @module
+ */
+import { idealNops, type NopFlavor } from "./patch.ts";
+import type { PayloadImage } from "./placement.ts";
+import type { AltInstr } from "./prepare.ts";
+
+/** `ALT_FLAG_NOT`: the replacement applies when the feature is absent. */
+export const ALT_FLAG_NOT = 1 << 15;
+
+/**
+ * Patches the placed payload's bytes. Entries were bounds-checked by
+ * `preparePayload` (P9/P10).
+ *
+ * @example
+ * ```ts ignore
+ * applyAlternatives(readAlternatives(elf, image), image, (f) => f === 42);
+ * ```
+ */
+export function applyAlternatives(
+  alts: readonly AltInstr[],
+  image: PayloadImage,
+  hasFeature: (feature: number) => boolean,
+  flavor: NopFlavor = "p6",
+): void {
+  const at = (a: bigint) => Number(a - image.base);
+  for (const a of alts) {
+    const feature = a.cpuid & ~ALT_FLAG_NOT;
+    const want = ((a.cpuid & ALT_FLAG_NOT) !== 0) !== hasFeature(feature);
+    const total = a.origLen + a.padLen;
+    if (!want) {
+      if (a.padLen > 1) image.bytes.set(idealNops(a.padLen, flavor), at(a.orig) + a.origLen);
+      continue;
+    }
+    const buf = new Uint8Array(total);
+    buf.set(image.bytes.subarray(at(a.repl), at(a.repl) + a.replLen));
+    if (a.replLen === 5 && (buf[0] === 0xe8 || buf[0] === 0xe9)) {
+      const v = new DataView(buf.buffer);
+      v.setInt32(1, v.getInt32(1, true) + Number(a.repl - a.orig), true);
+    }
+    buf.set(idealNops(total - a.replLen, flavor), a.replLen);
+    image.bytes.set(buf, at(a.orig));
+  }
+}
