@@ -52,7 +52,8 @@ import {
 } from "./sysctl.ts";
 import { findBugFrame, findFixup, type TrapTables } from "./traps.ts";
 import { LIVEPATCH_MAX_SIZE } from "./xen_elf.ts";
-import { type LoadedPayload, uploadPayload } from "./upload.ts";
+import { type LoadedPayload, loadPayload } from "./upload.ts";
+import { attempt, type Report } from "./diagnostics.ts";
 
 /** Options of {@linkcode Host}. */
 export interface HostOptions {
@@ -526,9 +527,44 @@ export class Host {
         throw e;
       }
     }
-    const allocations: bigint[] = [];
     try {
-      const loaded = uploadPayload(bytes, {
+      this.#load(name, bytes, undefined);
+      return 0;
+    } catch (e) {
+      if (e instanceof LivepatchError) return this.#errno(e, name);
+      throw e;
+    }
+  }
+
+  /**
+   * The offline verifier's upload: every check in collecting mode. When
+   * nothing failed the payload is loaded (as UPLOAD would); otherwise
+   * nothing stays behind and every failure is returned.
+   */
+  uploadChecked(name: string, bytes: Uint8Array): { errors: LivepatchError[]; warnings: string[] } {
+    const errors: LivepatchError[] = [];
+    if (this.#find(name) !== undefined) {
+      errors.push(new LivepatchError("EEXIST", "NAME", `${name} is already loaded`));
+      return { errors, warnings: [] };
+    }
+    try {
+      const p = this.#load(name, bytes, (e) => errors.push(e));
+      return { errors, warnings: p?.warnings.slice() ?? [] };
+    } catch (e) {
+      if (!(e instanceof LivepatchError)) throw e;
+      errors.push(e);
+      return { errors, warnings: [] };
+    }
+  }
+
+  /** The loader behind UPLOAD: strict without `report`, collecting with it. */
+  #load(name: string, bytes: Uint8Array, report: Report | undefined): HostPayload | undefined {
+    const allocations: bigint[] = [];
+    const release = () => {
+      for (const a of allocations) this.#payloadArea.free(a);
+    };
+    try {
+      const loaded = loadPayload(bytes, {
         profile: this.profile,
         xenBuildId: this.image.buildId,
         loadedBuildIds: this.#payloads.map((p) => ({ name: p.name, id: p.payload.buildId.bytes })),
@@ -547,8 +583,18 @@ export class Host {
           if (a !== undefined) allocations.push(a);
           return a;
         },
+        report,
       });
-      const warnings = this.#beyondXenUploadChecks(loaded);
+      let failed = loaded === undefined;
+      const warnings = loaded === undefined ? [] : this.#beyondXenUploadChecks(loaded, (e) => {
+        failed = true;
+        if (report === undefined) throw e;
+        report(e);
+      });
+      if (failed || loaded === undefined) {
+        release();
+        return undefined;
+      }
       const structBytes = PAYLOAD_STRUCT.fstateArray +
         PAYLOAD_STRUCT.fstateSize * loaded.funcs.length;
       const structBase = this.#heap.allocate(structBytes);
@@ -571,53 +617,56 @@ export class Host {
       this.#payloads.push(record);
       this.#version++;
       for (const w of warnings) this.log(`livepatch: ${name}: warning: ${w}`);
-      return 0;
+      return record;
     } catch (e) {
-      for (const a of allocations) this.#payloadArea.free(a);
-      if (e instanceof LivepatchError) return this.#errno(e, name);
+      release();
       throw e;
     }
   }
 
   /** lpkit's upload checks: deny-list and branches into the patch site (errors), reserved bytes (warnings). */
-  #beyondXenUploadChecks(loaded: LoadedPayload): string[] {
+  #beyondXenUploadChecks(loaded: LoadedPayload, fail: (e: LivepatchError) => void): string[] {
     const warnings: string[] = [];
     const deny = new Set(this.safety.denyList);
-    loaded.funcs.forEach((f, i) => {
-      const place = { func: i, symbol: f.name };
-      const at = this.image.symbols.lookup(f.oldAddr);
-      const target = at?.name ?? f.name;
-      if (target !== undefined && deny.has(target)) {
-        throw new LivepatchError(
-          "EPERM",
-          "DENY",
-          `refusing to patch ${target}: it is on the deny-list (it runs while patching, or in NMI/MCE context)`,
-          place,
-        );
-      }
-      if (this.safety.branchCheck && f.newAddr !== 0n || this.safety.branchCheck && f.newSize > 0) {
-        let code: Uint8Array | undefined;
-        try {
-          code = this.machine.memory.read(f.oldAddr, f.oldSize);
-        } catch {
-          code = undefined;
+    loaded.funcs.forEach((f, i) =>
+      attempt(fail, () => {
+        const place = { func: i, symbol: f.name };
+        const at = this.image.symbols.lookup(f.oldAddr);
+        const target = at?.name ?? f.name;
+        if (target !== undefined && deny.has(target)) {
+          throw new LivepatchError(
+            "EPERM",
+            "DENY",
+            `refusing to patch ${target}: it is on the deny-list (it runs while patching, or in NMI/MCE context)`,
+            place,
+          );
         }
-        if (code !== undefined) {
-          const hits = branchesIntoPatch(f, code, this.profile.endbrAware);
-          if (hits.length > 0) {
-            throw new LivepatchError(
-              "EINVAL",
-              "BRANCH_INTO_PATCH",
-              `${this.symbolize(hits[0].from)} branches to ${
-                this.symbolize(hits[0].to)
-              }, inside the bytes the patch overwrites`,
-              place,
-            );
+        if (
+          this.safety.branchCheck && f.newAddr !== 0n || this.safety.branchCheck && f.newSize > 0
+        ) {
+          let code: Uint8Array | undefined;
+          try {
+            code = this.machine.memory.read(f.oldAddr, f.oldSize);
+          } catch {
+            code = undefined;
+          }
+          if (code !== undefined) {
+            const hits = branchesIntoPatch(f, code, this.profile.endbrAware);
+            if (hits.length > 0) {
+              throw new LivepatchError(
+                "EINVAL",
+                "BRANCH_INTO_PATCH",
+                `${this.symbolize(hits[0].from)} branches to ${
+                  this.symbolize(hits[0].to)
+                }, inside the bytes the patch overwrites`,
+                place,
+              );
+            }
           }
         }
-      }
-      if (f.padNonZero) warnings.push(`funcs[${i}] has non-zero reserved bytes`);
-    });
+        if (f.padNonZero) warnings.push(`funcs[${i}] has non-zero reserved bytes`);
+      })
+    );
     return warnings;
   }
 

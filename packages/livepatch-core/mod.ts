@@ -18,6 +18,7 @@
 export * from "./alternatives.ts";
 export * from "./apply.ts";
 export * from "./boot.ts";
+export * from "./check.ts";
 export * from "./client.ts";
 export * from "./cpus.ts";
 export * from "./diagnostics.ts";

@@ -220,7 +220,10 @@ function prepareFuncs(elf: XenElf, image: PayloadImage, ctx: PrepareContext): Pr
   for (let i = 0; i < data.length / layout.size; i++) {
     attempt(ctx.report, () => {
       const at = i * layout.size;
-      const place = { section: s.name, func: i };
+      const place: { section: string; func: number; symbol?: string } = {
+        section: s.name,
+        func: i,
+      };
       const fail = (errno: ErrnoName, detail: string): never => {
         throw new LivepatchError(errno, "P3", detail, place);
       };
@@ -231,6 +234,7 @@ function prepareFuncs(elf: XenElf, image: PayloadImage, ctx: PrepareContext): Pr
       const oldSize = view.getUint32(at + FUNC_FIELD.oldSize, true);
       const version = data[at + FUNC_FIELD.version];
       const name = namePtr === 0n ? undefined : readName(image, namePtr, ctx);
+      if (name !== undefined) place.symbol = name;
 
       if (!profile.funcVersions.includes(version as 1 | 2)) {
         fail("EOPNOTSUPP", `Wrong version (${version}). Expected ${layout.version}`);

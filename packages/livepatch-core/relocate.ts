@@ -38,6 +38,7 @@ function resolveSymbol(
       case SHN.UNDEF: {
         const address = sym.name === "" ? undefined : lookup(sym.name);
         if (address === undefined) {
+          sym.unresolved = true;
           throw new LivepatchError("ENOENT", "R2", `Unknown symbol: ${sym.name}`, place);
         }
         sym.value = address;
@@ -187,6 +188,7 @@ function relocateSection(
           );
         }
         const sym = elf.symbols[symIndex];
+        if (sym.unresolved) return; // already reported (R2)
         if (sym.ignored) {
           throw new LivepatchError(
             "EINVAL",

@@ -56,6 +56,8 @@ export interface XenSymbol {
   readonly shndx: number;
   /** Set by resolution for symbols of non-ALLOC sections (reference R6). */
   ignored: boolean;
+  /** Set when resolution failed (collecting mode): relocations against it are not checked further. */
+  unresolved?: boolean;
   /** File offset of the `Elf64_Sym`. */
   readonly entryOffset: number;
 }
