@@ -953,7 +953,18 @@ export class Host {
   /** Runs a hook in the emulator: `int (*)(struct payload *)`; its 32-bit return value. */
   #runHook(p: HostPayload, address: bigint, cpu: number, withArg: boolean): number {
     this.#writeStruct(p);
-    const rax = this.cpus.call(cpu, address, withArg ? [p.structAddress] : []);
+    let rax: bigint;
+    try {
+      rax = this.cpus.call(cpu, address, withArg ? [p.structAddress] : []);
+    } catch (e) {
+      // A hook that faults or hits a BUG takes the hypervisor down with it.
+      if (e instanceof HypervisorCrash || e instanceof BudgetExceeded) {
+        this.cpus.crash = e instanceof HypervisorCrash
+          ? e
+          : new HypervisorCrash(cpu, new CpuFault("BUDGET", e.message), [], "in a hook");
+      }
+      throw this.cpus.crash ?? e;
+    }
     this.#readStruct(p);
     return Number(BigInt.asIntN(32, rax));
   }

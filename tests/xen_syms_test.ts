@@ -1,0 +1,125 @@
+// End to end on Debian's real Xen 4.17.7 xen-syms: payloads shaped like
+// Xen's in-tree tests (examples/xen/), built with gcc against that image's
+// build-id, loaded and applied by the simulated host, and the patched
+// functions run in the emulator.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parseElf } from "@lpkit/elf";
+import {
+  describePayload,
+  Host,
+  HypervisorCrash,
+  LivepatchClient,
+  LivepatchError,
+} from "@lpkit/livepatch-core";
+import {
+  ignoreWithoutXenSyms,
+  readRepoFile,
+  runTool,
+  XEN_SYMS_BUILD_ID,
+  xenSymsPath,
+} from "./fixtures.ts";
+
+const payload = (n: string) => readRepoFile(`examples/xen/bin/${n}.livepatch`);
+
+function boot() {
+  const host = new Host(readFileSync(xenSymsPath), { cpus: 4 });
+  return { host, lp: new LivepatchClient(host) };
+}
+
+Deno.test({
+  name: "xen-syms: the host runs Xen's own functions on its idle CPUs",
+  ignore: ignoreWithoutXenSyms,
+  fn() {
+    const { host } = boot();
+    assert.equal(host.image.buildIdHex, XEN_SYMS_BUILD_ID);
+    // What the image says xen_extra_version returns: the string its lea points at.
+    assert.equal(host.callString("xen_extra_version"), ".7");
+    assert.equal(host.call("xen_major_version"), 4n);
+    assert.equal(host.call("xen_minor_version"), 17n);
+    for (let k = 0; k < 4; k++) assert.equal(host.cpus.activity(k), "idle");
+  },
+});
+
+Deno.test({
+  name: "xen-syms: xen_hello_world, stacking, revert and replace",
+  ignore: ignoreWithoutXenSyms,
+  async fn(t) {
+    const { host, lp } = boot();
+    const address = host.resolve("xen_extra_version")!;
+    const original = host.machine.memory.read(address, 12);
+    await t.step(
+      "Hello World: through alternative(), an exception-table fixup and a BUG_ON",
+      () => {
+        lp.upload("xen_hello_world", payload("xen_hello_world"));
+        lp.apply("xen_hello_world");
+        for (let k = 0; k < 4; k++) {
+          assert.equal(host.callString("xen_extra_version", [], { cpu: k }), "Hello World");
+        }
+        const patched = host.machine.memory.read(address, 5);
+        assert.equal(patched[0], 0xe9, "no ENDBR64 here: the jump is at the start");
+        assert.ok(host.console.some((l) => /fixed up GP at xen_hello_world\+/.test(l.text)));
+        // Both load hooks ran once.
+        const runs = host.machine.memory.read(host.resolve("xen_hello_world_hook_runs")!, 8);
+        assert.deepEqual([...runs], [1, 0, 0, 0, 0, 0, 0, 0]);
+      },
+    );
+    await t.step("a stacked payload returns another string", () => {
+      lp.upload("xen_bye_world", payload("xen_bye_world"));
+      lp.apply("xen_bye_world");
+      assert.equal(host.callString("xen_extra_version"), "Bye World!");
+    });
+    await t.step("reverting both restores the original bytes and behaviour", () => {
+      lp.revert("xen_bye_world");
+      assert.equal(host.callString("xen_extra_version"), "Hello World");
+      lp.revert("xen_hello_world");
+      assert.deepEqual([...host.machine.memory.read(address, 12)], [...original]);
+      assert.equal(host.callString("xen_extra_version"), ".7");
+      // check_fnc's BUG_ON(cnt == 0 || cnt > 2) passed: hi_func ran on load and unload.
+      assert.equal(host.machine.memory.read(host.resolve("hello_world_cnt")!, 1)[0], 2);
+    });
+    await t.step("replace takes over, resolved by name", () => {
+      lp.upload("xen_replace_world", payload("xen_replace_world"));
+      lp.apply("xen_bye_world", { nodeps: true });
+      lp.replace("xen_replace_world");
+      assert.deepEqual(host.appliedStack(), ["xen_replace_world"]);
+      assert.equal(host.callString("xen_extra_version"), "Hello Again World!");
+    });
+  },
+});
+
+Deno.test({
+  name: "xen-syms: a payload built for another build-id is refused at upload, naming both ids",
+  ignore: ignoreWithoutXenSyms,
+  fn() {
+    const { host, lp } = boot();
+    const other = payload("xen_hello_world_other_xen");
+    // The id it carries, read by the author-side reader (not the loader).
+    const carried = describePayload(parseElf(other)).xenDepends!;
+    assert.notEqual(carried, XEN_SYMS_BUILD_ID);
+    assert.throws(() => lp.upload("other", other), (e: unknown) => {
+      assert.ok(e instanceof LivepatchError);
+      assert.equal(e.errno, -22);
+      assert.equal(e.code, "X2");
+      assert.match(e.message, new RegExp(XEN_SYMS_BUILD_ID));
+      assert.match(e.message, new RegExp(`payload needs ${carried}`));
+      return true;
+    });
+    assert.equal(host.payloads().length, 0);
+  },
+});
+
+Deno.test({
+  name: "xen-syms: a BUG_ON in a payload's hook crashes the host with Xen's message",
+  ignore: ignoreWithoutXenSyms,
+  fn() {
+    const { host, lp } = boot();
+    lp.upload("xen_hello_world", payload("xen_hello_world"));
+    lp.apply("xen_hello_world");
+    // check_fnc's BUG_ON(cnt > 2) fires on unload when the counter is off.
+    host.machine.memory.write(host.resolve("hello_world_cnt")!, new Uint8Array([5]));
+    assert.throws(() => lp.revert("xen_hello_world"), HypervisorCrash);
+    assert.ok(host.console.some((l) => /^\(XEN\) Xen BUG at xen_hello_world\.c:\d+$/.test(l.text)));
+    assert.throws(() => lp.list(), HypervisorCrash, "a crashed host stays down");
+  },
+});
