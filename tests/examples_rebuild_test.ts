@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { ignoreWithout, repoPath } from "./fixtures.ts";
+import { ignoreWithout, ignoreWithoutXenSyms, repoPath } from "./fixtures.ts";
 
 Deno.test({
   name: "examples: the committed binaries rebuild byte for byte from source",
@@ -16,5 +16,17 @@ Deno.test({
     });
     assert.equal(r.status, 0, `build.sh --check failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout + r.stderr, /up to date/);
+  },
+});
+
+Deno.test({
+  name: "examples/xen: the committed xen-syms payloads rebuild byte for byte",
+  ignore: ignoreWithout("gcc", "ld", "objcopy", "readelf") || ignoreWithoutXenSyms,
+  fn: () => {
+    const r = spawnSync("bash", [repoPath("examples/xen/build.sh"), "--check"], {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, `examples/xen/build.sh --check failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /bin\/ matches its sources/);
   },
 });
