@@ -403,3 +403,40 @@ Deno.test("host: lpkit's safety checks, and switching them off", async (t) => {
     assert.equal(host.appliedStack()[0], "idle");
   });
 });
+
+Deno.test("host: CPUs keep working while a patch is applied; no stale code runs", () => {
+  const { host, lp } = boot({ xmc: "strict" });
+  const buf = 0x10000000n;
+  host.machine.memory.map(buf, 0x10000, 3);
+  lp.upload("hello", example("hello.livepatch"));
+  // 3 CPUs each run 40 xen_version(XENVER_extraversion) hypercalls into their own slots.
+  const tasks = [];
+  for (let i = 0; i < 40; i++) {
+    for (const cpu of [1, 2, 3]) {
+      tasks.push(host.startTask(cpu, "do_hypercall", [17n, 1n, buf + BigInt((cpu * 40 + i) * 16)]));
+    }
+  }
+  host.advance(20_000); // some of them run before the action
+  lp.apply("hello");
+  assert.ok(host.settle());
+  assert.ok(tasks.every((t) => t.done && t.result === 0n));
+  const seen = new Set<string>();
+  for (let k = 40; k < 160; k++) {
+    seen.add(host.machine.memory.readCString(buf + BigInt(k * 16), 16));
+  }
+  assert.deepEqual([...seen].sort(), ["-minivisor", "Hello World"]);
+  assert.deepEqual(host.machine.hazards, [], "every CPU serialized before running patched code");
+});
+
+Deno.test("host: patching behind the rendezvous' back shows up as a cross-modifying-code hazard", () => {
+  const { host } = boot({ xmc: "strict" });
+  const f = host.resolve("xen_extra_version")!;
+  const t1 = host.startTask(1, f);
+  host.settle(); // CPU1 has decoded xen_extra_version
+  assert.ok(t1.done);
+  // What a patcher without a rendezvous would do: rewrite the code while CPU1 is live.
+  host.machine.memory.write(f + 4n, new Uint8Array([0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90]));
+  host.startTask(1, f);
+  host.settle();
+  assert.ok(host.machine.hazards.some((h) => h.cpu === 1), "CPU1 ran the stale bytes");
+});
