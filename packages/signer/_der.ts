@@ -70,15 +70,22 @@ function readLength(bytes: Uint8Array, pos: number): { length: number; size: num
 }
 
 /**
- * Checks cheaply that `bytes` is one TLV of exactly its own length, before any
+ * Checks cheaply, from its first (up to 6) bytes, that a value of
+ * `totalLength` bytes is one TLV of exactly that length, before any
  * conversion: a bad `sig_len` must not cost a pass over a large payload.
  */
-function checkOuterTlv(bytes: Uint8Array, code: SignatureErrorCode, what: string, base: number) {
-  if (bytes.length < 2 || (bytes[0] & 0x1f) === 0x1f) {
+export function checkDerHeader(
+  head: Uint8Array,
+  totalLength: number,
+  code: SignatureErrorCode,
+  what: string,
+  base: number,
+): void {
+  if (totalLength < 2 || head.length < 2 || (head[0] & 0x1f) === 0x1f) {
     throw new SignatureError(code, `${what} is not a DER value`, base);
   }
-  const len = readLength(bytes, 1);
-  if (len === undefined || 1 + len.size + len.length !== bytes.length) {
+  const len = readLength(head, 1);
+  if (len === undefined || 1 + len.size + len.length !== totalLength) {
     throw new SignatureError(code, `${what} length does not match its DER length`, base);
   }
 }
@@ -121,7 +128,7 @@ export function decodeDer(
   what: string,
   base = 0,
 ): DerNode {
-  checkOuterTlv(bytes, code, what, base);
+  checkDerHeader(bytes.subarray(0, 6), bytes.length, code, what, base);
   const binary = toBinary(bytes);
   let node: Asn1;
   try {

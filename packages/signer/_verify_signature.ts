@@ -1,11 +1,12 @@
 // The cryptographic step of verification, shared by both layouts: key
 // checks, then node:crypto's RSASSA-PKCS1-v1_5 or ECDSA verification, which
-// hashes the payload in place (no copy).
-import { verify as cryptoVerify } from "node:crypto";
+// hashes the payload in place (no copy) or chunk by chunk.
+import { createVerify } from "node:crypto";
 import type { HashAlgorithm, KeyAlgorithm } from "./algorithms.ts";
 import type { Certificate } from "./certificate.ts";
 import { CLASS, decodeDer, isTag, TAG } from "./_der.ts";
 import { SignatureError } from "./errors.ts";
+import type { PayloadData } from "./_payload.ts";
 
 /** Rejects keys outside what lpkit supports (RSA 2048–4096, P-256/P-384). */
 export function checkTrustedKey(cert: Certificate): void {
@@ -47,7 +48,7 @@ function checkEcdsaSignature(sig: Uint8Array, at: number): void {
  * `BAD_KEY` or `BAD_SIGNATURE`.
  */
 export function verifyRawSignature(
-  payload: Uint8Array,
+  payload: PayloadData,
   signature: Uint8Array,
   hash: HashAlgorithm,
   keyAlgorithm: KeyAlgorithm,
@@ -72,9 +73,12 @@ export function verifyRawSignature(
     );
   }
   if (keyAlgorithm === "ecdsa") checkEcdsaSignature(signature, at ?? 0);
+  const verifier = createVerify(hash);
+  // Outside the try: a read error of the payload is not a bad signature.
+  payload.feed((chunk) => verifier.update(chunk));
   let ok: boolean;
   try {
-    ok = cryptoVerify(hash, payload, { key: cert.publicKey!, dsaEncoding: "der" }, signature);
+    ok = verifier.verify({ key: cert.publicKey!, dsaEncoding: "der" }, signature);
   } catch {
     ok = false;
   }

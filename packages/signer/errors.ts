@@ -1,6 +1,7 @@
 /**
  * The one error type of the signer: every rejected signature, key or
- * certificate raises a {@linkcode SignatureError} with a stable code.
+ * certificate raises a {@linkcode SignatureError} with a stable code and
+ * the Xen errno an enforcing host reports for it.
  *
  * @module
  */
@@ -43,6 +44,52 @@ export type SignatureErrorCode =
   /** A certificate is unreadable or lacks what the operation needs (e.g. a subject key identifier). */
   | "BAD_CERTIFICATE";
 
+/** A Xen errno (Xen's public `errno.h` uses the Linux x86 numbers). */
+export interface XenErrno {
+  /** The symbolic name, e.g. `EACCES`. */
+  readonly name: "EACCES" | "EBADMSG" | "EINVAL";
+  /** The positive number; the hypercall returns its negation. */
+  readonly value: 13 | 74 | 22;
+}
+
+const EACCES: XenErrno = { name: "EACCES", value: 13 };
+const EBADMSG: XenErrno = { name: "EBADMSG", value: 74 };
+const EINVAL: XenErrno = { name: "EINVAL", value: 22 };
+
+/**
+ * The errno a host enforcing signatures returns for each code. Xen has no
+ * `EKEYREJECTED`, `ENOKEY` or `ENOPKG`, so the kernel's errnos are folded
+ * into what Xen has (README "Enforcement"):
+ *
+ * - `EBADMSG` (74) where Linux also says `-EBADMSG`: the trailer or PKCS#7 is
+ *   malformed (`TRUNCATED`, `BAD_SIG_LEN`, `NONZERO_HEADER`, `MALFORMED_PKCS7`,
+ *   `EMBEDDED_CONTENT`, `MALFORMED_SIGNATURE`).
+ * - `EACCES` (13) for a well-formed upload the policy refuses: unsigned, legacy
+ *   or unsupported crypto, weak digest, untrusted signer, unusable trusted key,
+ *   signed attributes, bad signature. An enforcing Linux returns
+ *   `-EKEYREJECTED` for all of these (or `-ENOKEY`/`-ENOPKG`, which it turns into
+ *   `-EKEYREJECTED` under `sig_enforce`).
+ * - `EINVAL` (22) for `BAD_CERTIFICATE`, a host configuration problem.
+ */
+export const SIGNATURE_ERRNO: Readonly<Record<SignatureErrorCode, XenErrno>> = {
+  UNSIGNED: EACCES,
+  TRUNCATED: EBADMSG,
+  BAD_SIG_LEN: EBADMSG,
+  BAD_ID_TYPE: EACCES,
+  NONZERO_HEADER: EBADMSG,
+  MALFORMED_PKCS7: EBADMSG,
+  SIGNED_ATTRIBUTES: EACCES,
+  EMBEDDED_CONTENT: EBADMSG,
+  UNSUPPORTED_DIGEST: EACCES,
+  WEAK_DIGEST: EACCES,
+  UNSUPPORTED_ALGORITHM: EACCES,
+  UNTRUSTED: EACCES,
+  BAD_SIGNATURE: EACCES,
+  MALFORMED_SIGNATURE: EBADMSG,
+  BAD_KEY: EACCES,
+  BAD_CERTIFICATE: EINVAL,
+};
+
 /**
  * Raised for every rejected input: a stable {@linkcode SignatureErrorCode}, a
  * one-line message and, where the problem lies in a file, its byte offset.
@@ -66,6 +113,10 @@ export class SignatureError extends Error {
   readonly code: SignatureErrorCode;
   /** Byte offset in the file (or PKCS#7) of the offending field, when there is one. */
   readonly offset: number | undefined;
+  /** The Xen errno an enforcing host returns for this error ({@linkcode SIGNATURE_ERRNO}). */
+  readonly errno: number;
+  /** Its name, e.g. `EACCES`. */
+  readonly errnoName: string;
 
   /**
    * @param code What is wrong.
@@ -77,5 +128,7 @@ export class SignatureError extends Error {
     this.name = "SignatureError";
     this.code = code;
     this.offset = offset;
+    this.errno = SIGNATURE_ERRNO[code].value;
+    this.errnoName = SIGNATURE_ERRNO[code].name;
   }
 }

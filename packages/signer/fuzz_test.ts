@@ -1,19 +1,24 @@
 // Property test: mutated signed files (byte flips, truncations, insertions,
 // deletions; mostly in the trailer, header and PKCS#7) must each either be the
-// untouched file, which verifies, or raise a SignatureError; nothing else may
-// be thrown and no mutant may verify. Every mutant goes through the whole
-// verifier, crypto included. LPKIT_FUZZ_CASES sets the count (default
+// untouched file, which verifies, or raise a SignatureError with a Xen errno
+// (EACCES or EBADMSG); nothing else may be thrown and no mutant may verify.
+// Every mutant goes through the host's entry point, checkPayloadSignature(),
+// crypto included. LPKIT_FUZZ_CASES sets the count (default
 // 100,000), LPKIT_FUZZ_SEED the seed.
 import assert from "node:assert/strict";
 import { bytesEqual } from "./_bytes.ts";
-import { cert, creds, payload, prng } from "./_testing.ts";
+import { readFileSync } from "node:fs";
+import { cert, creds, payload, prng, testdata } from "./_testing.ts";
 import {
+  checkPayloadSignature,
+  parseCertificate,
+  parseCertificates,
+  parsePrivateKey,
   SignatureError,
   type SignatureErrorCode,
   signPayload,
   signPayloadLegacy,
   TrustStore,
-  verifyPayload,
 } from "./mod.ts";
 
 const CASES = Number(Deno.env.get("LPKIT_FUZZ_CASES") ?? 100_000);
@@ -98,13 +103,14 @@ function mutate(file: Uint8Array, trailer: number, rnd: () => number): Uint8Arra
   return out;
 }
 
-Deno.test("verifyPayload() rejects every mutated signed file with a SignatureError", async (t) => {
+Deno.test("checkPayloadSignature() rejects every mutated signed file with a SignatureError", async (t) => {
   const store = new TrustStore(["rsa2048", "ecp256", "other2048"].map(cert));
   const all = bases();
   const perBase = Math.ceil(CASES / all.length);
   for (const base of all) {
     await t.step(`${base.name}: ${perBase} mutants`, () => {
-      const check = (f: Uint8Array) => verifyPayload(f, store, { allowLegacy: base.legacy });
+      const check = (f: Uint8Array) =>
+        checkPayloadSignature(f, store, { allowLegacy: base.legacy });
       assert.equal(check(base.file).payload.length, base.file.length - base.trailer);
       const rnd = prng(SEED ^ base.file.length);
       const codes = new Map<string, number>();
@@ -118,6 +124,10 @@ Deno.test("verifyPayload() rejects every mutated signed file with a SignatureErr
               cause: e,
             });
           }
+          assert.ok(
+            e.errno === 13 || e.errno === 74,
+            `mutant ${i}: errno ${e.errno} for ${e.code}`,
+          );
           codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
           continue;
         }
@@ -129,4 +139,45 @@ Deno.test("verifyPayload() rejects every mutated signed file with a SignatureErr
       }
     });
   }
+});
+
+/** Runs `parse` on mutants of `input`; only SignatureErrors with `code` may be thrown. */
+function fuzzParser(
+  input: Uint8Array,
+  count: number,
+  seed: number,
+  code: SignatureErrorCode,
+  parse: (bytes: Uint8Array) => unknown,
+): number {
+  const rnd = prng(seed);
+  let accepted = 0;
+  for (let i = 0; i < count; i++) {
+    const m = mutate(input, input.length, rnd);
+    try {
+      parse(m);
+      accepted++;
+    } catch (e) {
+      if (!(e instanceof SignatureError) || e.code !== code) {
+        throw new Error(`mutant ${i} (seed ${seed}): ${e}`, { cause: e });
+      }
+    }
+  }
+  return accepted;
+}
+
+Deno.test("the certificate and key parsers reject mutants only with their codes", async (t) => {
+  const n = Math.max(1, Math.floor(CASES / 10));
+  await t.step(`certificates, DER and PEM: ${n} mutants`, () => {
+    const der = cert("ecp384").der;
+    fuzzParser(der, n >> 1, SEED, "BAD_CERTIFICATE", parseCertificate);
+    const pem = new TextEncoder().encode(readFileSync(testdata("rsa2048.crt"), "utf8"));
+    fuzzParser(pem, n >> 1, SEED + 1, "BAD_CERTIFICATE", parseCertificates);
+  });
+  await t.step(`private keys, DER and PEM: ${(n >> 2) * 2} mutants`, () => {
+    // Fewer: every rejected DER key costs three node:crypto attempts.
+    const der = new Uint8Array(readFileSync(testdata("ecp256.key.der")));
+    fuzzParser(der, n >> 2, SEED, "BAD_KEY", (b) => parsePrivateKey(b));
+    const pem = new Uint8Array(readFileSync(testdata("ecp256.key")));
+    fuzzParser(pem, n >> 2, SEED + 1, "BAD_KEY", (b) => parsePrivateKey(b));
+  });
 });

@@ -36,11 +36,14 @@ import {
   MODULE_SIG_MAGIC,
   type ModuleSignatureHeader,
   PKEY_ID_X509,
-  readModuleSignatureHeader,
+  readModuleSignatureHeaderTail,
+  TRAILER_SIZE,
 } from "./trailer.ts";
 import type { TrustStore } from "./trust_store.ts";
-import type { VerifiedSignature, VerifyOptions } from "./verify.ts";
+import type { SignatureInfo, VerifiedSignature, VerifyOptions } from "./verify.ts";
 import { verifyRawSignature } from "./_verify_signature.ts";
+import { payloadBytes, type PayloadData } from "./_payload.ts";
+import { type ByteSource, readSourceRange } from "./source.ts";
 
 /** `enum pkey_algo` of Linux 3.7: DSA (never accepted). */
 export const PKEY_ALGO_DSA = 0;
@@ -179,20 +182,15 @@ export function signPayloadLegacy(
   return concatBytes(payload, name, keyId, sigData, header, MODULE_SIG_MAGIC);
 }
 
-/**
- * Splits a **legacy** trailer with Linux 3.7's bounds checks (`TRUNCATED`,
- * `BAD_SIG_LEN`), without judging the header's fields.
- *
- * @example
- * ```ts
- * import { parseLegacySignature, SignatureError } from "@lpkit/signer";
- * import assert from "node:assert/strict";
- *
- * assert.throws(() => parseLegacySignature(new Uint8Array(50)), SignatureError);
- * ```
- */
-export function parseLegacySignature(file: Uint8Array): LegacySignature {
-  const { header, headerOffset } = readModuleSignatureHeader(file);
+/** Where the parts of a legacy trailer lie in a file of `size` bytes. */
+interface LegacyLayout {
+  header: ModuleSignatureHeader;
+  headerOffset: number;
+  payloadLength: number;
+}
+
+function locateLegacy(tail: Uint8Array, size: number): LegacyLayout {
+  const { header, headerOffset } = readModuleSignatureHeaderTail(tail, size);
   // Kernel 3.7: if (sig_len >= modlen) ...; if (signer_len + key_id_len >= modlen) -EBADMSG.
   let modlen = headerOffset;
   if (header.sigLen >= modlen) {
@@ -210,17 +208,73 @@ export function parseLegacySignature(file: Uint8Array): LegacySignature {
       headerOffset + 3,
     );
   }
-  const payloadLength = modlen - header.signerLen - header.keyIdLen;
-  const keyIdAt = payloadLength + header.signerLen;
+  return { header, headerOffset, payloadLength: modlen - header.signerLen - header.keyIdLen };
+}
+
+/** Splits `region` (the bytes from the end of the payload to the header) into its parts. */
+function split(layout: LegacyLayout, region: Uint8Array, payload: Uint8Array): LegacySignature {
+  const { header, payloadLength } = layout;
+  const keyIdAt = header.signerLen;
   const sigAt = keyIdAt + header.keyIdLen;
   return {
     header,
-    payload: file.subarray(0, payloadLength),
-    signerName: file.subarray(payloadLength, keyIdAt),
-    keyId: file.subarray(keyIdAt, sigAt),
-    signatureData: file.subarray(sigAt, headerOffset),
-    signatureOffset: sigAt,
+    payload,
+    signerName: region.subarray(0, keyIdAt),
+    keyId: region.subarray(keyIdAt, sigAt),
+    signatureData: region.subarray(sigAt),
+    signatureOffset: payloadLength + sigAt,
   };
+}
+
+/**
+ * Splits a **legacy** trailer with Linux 3.7's bounds checks (`TRUNCATED`,
+ * `BAD_SIG_LEN`), without judging the header's fields.
+ *
+ * @example
+ * ```ts
+ * import { parseLegacySignature, SignatureError } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parseLegacySignature(new Uint8Array(50)), SignatureError);
+ * ```
+ */
+export function parseLegacySignature(file: Uint8Array): LegacySignature {
+  const layout = locateLegacy(file.subarray(Math.max(0, file.length - TRAILER_SIZE)), file.length);
+  const region = file.subarray(layout.payloadLength, layout.headerOffset);
+  return split(layout, region, file.subarray(0, layout.payloadLength));
+}
+
+/**
+ * {@linkcode parseLegacySignature} for a file read on demand: only the trailer
+ * is read; `payload` is empty and `payloadLength` says how long it is.
+ *
+ * @example
+ * ```ts
+ * import { bytesSource, parseCertificate, parsePrivateKey, readLegacySignature, signingCredentials, signPayloadLegacy } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const creds = signingCredentials(
+ *   parsePrivateKey(readFileSync(`${dir}/rsa2048.key`)),
+ *   parseCertificate(readFileSync(`${dir}/rsa2048.crt`)),
+ * );
+ * const parts = readLegacySignature(bytesSource(signPayloadLegacy(new Uint8Array(9), creds)));
+ * assert.equal(parts.payloadLength, 9);
+ * ```
+ */
+export function readLegacySignature(
+  source: ByteSource,
+): LegacySignature & { payloadLength: number } {
+  const tailLength = Math.min(source.size, TRAILER_SIZE);
+  const tail = readSourceRange(source, source.size - tailLength, tailLength);
+  const layout = locateLegacy(tail, source.size);
+  const region = readSourceRange(
+    source,
+    layout.payloadLength,
+    layout.headerOffset - layout.payloadLength,
+  );
+  return { ...split(layout, region, new Uint8Array(0)), payloadLength: layout.payloadLength };
 }
 
 function checkHeader(
@@ -333,28 +387,45 @@ export function verifyPayloadLegacy(
   options: VerifyOptions = {},
 ): VerifiedSignature {
   const sig = parseLegacySignature(file);
-  const headerOffset = file.length - MODULE_SIG_MAGIC.length - 12;
+  const info = verifyLegacyParts(sig, payloadBytes(sig.payload), file.length, trust, options);
+  return { ...info, payload: sig.payload };
+}
+
+/**
+ * The checks of {@linkcode verifyPayloadLegacy} on a split trailer, with the
+ * payload in memory or read in chunks; `size` is the whole file's length.
+ */
+export function verifyLegacyParts(
+  sig: LegacySignature,
+  payload: PayloadData,
+  size: number,
+  trust: TrustStore,
+  options: VerifyOptions,
+): SignatureInfo {
+  const headerOffset = size - TRAILER_SIZE;
   const hash = checkHeader(sig, headerOffset, options);
   const found = findLegacySigner(sig, trust);
   const mpi = unwrapSignature(sig);
   let firstError: unknown;
   for (const certificate of found) {
     try {
-      const size = Math.ceil((certificate.keyBits ?? 0) / 8);
-      const signature = certificate.keyAlgorithm === "rsa" ? fitToModulus(mpi, size) : mpi;
-      verifyRawSignature(sig.payload, signature, hash, "rsa", certificate, sig.signatureOffset + 2);
+      const bytes = Math.ceil((certificate.keyBits ?? 0) / 8);
+      const signature = certificate.keyAlgorithm === "rsa" ? fitToModulus(mpi, bytes) : mpi;
+      verifyRawSignature(payload, signature, hash, "rsa", certificate, sig.signatureOffset + 2);
     } catch (e) {
+      if (!(e instanceof SignatureError)) throw e;
       firstError ??= e;
       continue;
     }
     return {
       format: "legacy",
-      payload: sig.payload,
+      payloadLength: payload.length,
       signer: {
         issuer: certificate.issuer,
         subject: certificate.subject,
-        serialHex: undefined,
+        serialHex: certificate.serialHex,
         keyIdHex: toHex(sig.keyId),
+        identifiedBy: "legacy",
         name: decoder.decode(sig.signerName),
       },
       certificate,

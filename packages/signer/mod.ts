@@ -11,6 +11,11 @@
  *   {@linkcode TrustStore} with the kernel's rules; every failure is a
  *   {@linkcode SignatureError} with a distinct code.
  * - Take files apart ({@linkcode extractSignature}, {@linkcode stripSignature}).
+ * - Enforce on a host ({@linkcode checkPayloadSignature}: the payload to load, or
+ *   a {@linkcode SignatureError} with a Xen errno; {@linkcode removeSignatureTrailer}
+ *   when not enforcing).
+ * - Large files in chunks, never whole in memory ({@linkcode verifyPayloadFile},
+ *   {@linkcode signPayloadFile}, or any {@linkcode ByteSource}).
  * - The **legacy** Linux 3.7–4.2 layout of the design document
  *   ({@linkcode signPayloadLegacy}, {@linkcode verifyPayloadLegacy}).
  *
@@ -40,12 +45,15 @@
  */
 export * from "./algorithms.ts";
 export * from "./certificate.ts";
+export * from "./enforcement.ts";
 export * from "./errors.ts";
 export * from "./extract.ts";
+export * from "./file.ts";
 export * from "./keys.ts";
 export * from "./legacy.ts";
 export * from "./pkcs7.ts";
 export * from "./sign.ts";
+export * from "./source.ts";
 export * from "./trailer.ts";
 export * from "./trust_store.ts";
 export * from "./trust_store_fs.ts";

@@ -6,13 +6,15 @@
  *
  * @module
  */
-import { sign as cryptoSign } from "node:crypto";
+import { createSign } from "node:crypto";
 import { ecdsaSignatureOid, hashOid, OID, type SigningHash } from "./algorithms.ts";
 import { concatBytes } from "./_bytes.ts";
 import type { SigningCredentials } from "./keys.ts";
 import { SignatureError } from "./errors.ts";
 import { encodePkcs7, parsePkcs7 } from "./pkcs7.ts";
 import { encodeSignatureTrailer } from "./trailer.ts";
+import { payloadBytes, type PayloadData, payloadFromSource } from "./_payload.ts";
+import type { ByteSource } from "./source.ts";
 
 /** Options of {@linkcode createPkcs7} and {@linkcode signPayload}. */
 export interface SignOptions {
@@ -59,6 +61,59 @@ export function createPkcs7(
   credentials: SigningCredentials,
   options: SignOptions = {},
 ): Uint8Array {
+  return signFed(payloadBytes(payload), credentials, options);
+}
+
+/**
+ * {@linkcode createPkcs7} for a payload read on demand (see
+ * {@linkcode openFileSource}): the source is hashed in chunks through one
+ * buffer, and each chunk is also passed to `onChunk` (to copy the payload to
+ * the output in the same pass; the chunk's buffer is reused afterwards).
+ *
+ * @example
+ * ```ts
+ * import {
+ *   bytesSource, createPkcs7, createPkcs7FromSource, parseCertificate, parsePrivateKey,
+ *   signingCredentials,
+ * } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const creds = signingCredentials(
+ *   parsePrivateKey(readFileSync(`${dir}/rsa2048.key`)),
+ *   parseCertificate(readFileSync(`${dir}/rsa2048.crt`)),
+ * );
+ * const payload = new Uint8Array(5000).fill(7);
+ * assert.deepEqual(createPkcs7FromSource(bytesSource(payload), creds), createPkcs7(payload, creds));
+ * ```
+ */
+export function createPkcs7FromSource(
+  source: ByteSource,
+  credentials: SigningCredentials,
+  options: SignOptions = {},
+  onChunk?: (chunk: Uint8Array) => void,
+): Uint8Array {
+  const payload = payloadFromSource(source, source.size);
+  return signFed(
+    onChunk === undefined ? payload : {
+      length: payload.length,
+      feed: (update) =>
+        payload.feed((chunk) => {
+          update(chunk);
+          onChunk(chunk);
+        }),
+    },
+    credentials,
+    options,
+  );
+}
+
+function signFed(
+  payload: PayloadData,
+  credentials: SigningCredentials,
+  options: SignOptions,
+): Uint8Array {
   const hash = options.hash ?? "sha256";
   if (!SIGNING_HASHES.includes(hash)) {
     throw new SignatureError(
@@ -80,9 +135,9 @@ export function createPkcs7(
     signer = { issuerDer: certificate.issuerDer, serial: certificate.serial };
   }
   // No signed attributes: the signature covers the payload itself (signing.md §1.2).
-  const signature = new Uint8Array(
-    cryptoSign(hash, payload, { key: key.keyObject, dsaEncoding: "der" }),
-  );
+  const signing = createSign(hash);
+  payload.feed((chunk) => signing.update(chunk));
+  const signature = new Uint8Array(signing.sign({ key: key.keyObject, dsaEncoding: "der" }));
   return encodePkcs7({
     digestOid: hashOid(hash),
     signatureAlgorithmOid: key.algorithm === "rsa" ? OID.rsaEncryption : ecdsaSignatureOid(hash),

@@ -155,18 +155,43 @@ export function hasSignatureMarker(file: Uint8Array): boolean {
 export function readModuleSignatureHeader(
   file: Uint8Array,
 ): { header: ModuleSignatureHeader; headerOffset: number } {
-  if (!hasSignatureMarker(file)) {
+  return readModuleSignatureHeaderTail(
+    file.subarray(Math.max(0, file.length - TRAILER_SIZE)),
+    file.length,
+  );
+}
+
+/**
+ * {@linkcode readModuleSignatureHeader} for a file that is not in memory:
+ * `tail` is its last `min(size, 40)` bytes (header and marker), `size` its length.
+ *
+ * @example
+ * ```ts
+ * import { encodeSignatureTrailer, readModuleSignatureHeaderTail } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * const tail = encodeSignatureTrailer(new Uint8Array([0x30, 0])).subarray(2);
+ * assert.equal(readModuleSignatureHeaderTail(tail, 1000).headerOffset, 960);
+ * ```
+ */
+export function readModuleSignatureHeaderTail(
+  tail: Uint8Array,
+  size: number,
+): { header: ModuleSignatureHeader; headerOffset: number } {
+  if (tail.length !== Math.min(size, TRAILER_SIZE)) {
+    throw new RangeError(`the tail must be the last ${Math.min(size, TRAILER_SIZE)} bytes`);
+  }
+  if (!hasSignatureMarker(tail)) {
     throw new SignatureError("UNSIGNED", "no module signature marker at the end of the file");
   }
   // Kernel: len -= 28; if (len <= sizeof(ms)) return -EBADMSG.
-  const len = file.length - MODULE_SIG_MAGIC.length;
+  const len = size - MODULE_SIG_MAGIC.length;
   if (len <= MODULE_SIGNATURE_HEADER_SIZE) {
     throw new SignatureError("TRUNCATED", "file too short for the signature header", 0);
   }
-  const headerOffset = len - MODULE_SIGNATURE_HEADER_SIZE;
   return {
-    header: decodeModuleSignatureHeader(file.subarray(headerOffset, len)),
-    headerOffset,
+    header: decodeModuleSignatureHeader(tail.subarray(0, MODULE_SIGNATURE_HEADER_SIZE)),
+    headerOffset: len - MODULE_SIGNATURE_HEADER_SIZE,
   };
 }
 
@@ -191,7 +216,27 @@ export function readModuleSignatureHeader(
  * ```
  */
 export function parseSignatureTrailer(file: Uint8Array): SignatureTrailer {
-  const { header, headerOffset } = readModuleSignatureHeader(file);
+  return parseSignatureTrailerTail(
+    file.subarray(Math.max(0, file.length - TRAILER_SIZE)),
+    file.length,
+  );
+}
+
+/**
+ * {@linkcode parseSignatureTrailer} for a file that is not in memory: `tail`
+ * is its last `min(size, 40)` bytes, `size` its length.
+ *
+ * @example
+ * ```ts
+ * import { encodeSignatureTrailer, parseSignatureTrailerTail } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * const tail = encodeSignatureTrailer(new Uint8Array(100)).subarray(100);
+ * assert.equal(parseSignatureTrailerTail(tail, 5000).payloadLength, 5000 - 40 - 100);
+ * ```
+ */
+export function parseSignatureTrailerTail(tail: Uint8Array, size: number): SignatureTrailer {
+  const { header, headerOffset } = readModuleSignatureHeaderTail(tail, size);
   // Kernel: if (be32(sig_len) >= len - 12) return -EBADMSG (len excludes the marker).
   if (header.sigLen >= headerOffset) {
     throw new SignatureError(

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cert, creds, expectCode, testdata } from "./_testing.ts";
-import { loadTrustStore, parseTrustStore, signPayload, TrustStore, verifyPayload } from "./mod.ts";
+import {
+  loadTrustStore,
+  parseTrustStore,
+  signPayload,
+  TrustStore,
+  type TrustStoreReader,
+  verifyPayload,
+} from "./mod.ts";
 
 Deno.test("TrustStore finds certificates by issuer and serial and by key id", () => {
   const rsa = cert("rsa2048");
@@ -64,4 +71,34 @@ Deno.test("loadTrustStore() reads files and folders", async (t) => {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("loadTrustStore() reads through any TrustStoreReader", () => {
+  const files: Record<string, Uint8Array> = {
+    "/trust/a.pem": readFileSync(testdata("ecp256.crt")),
+    "/trust/b.der": readFileSync(testdata("rsa2048.crt.der")),
+    "/trust/readme.md": new TextEncoder().encode("not read"),
+    "/single.crt": readFileSync(testdata("rsa4096.crt")),
+  };
+  const dirs = new Set(["/trust", "/trust/sub.pem"]);
+  const read: string[] = [];
+  const reader: TrustStoreReader = {
+    readFile: (path) => {
+      read.push(path);
+      const f = files[path];
+      if (f === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
+      return f;
+    },
+    // Unsorted on purpose: the store sorts names itself.
+    readDir: (path) => ["sub.pem", "b.der", "readme.md", "a.pem"].filter(() => path === "/trust"),
+    isDirectory: (path) => dirs.has(path),
+  };
+  const store = loadTrustStore(["/trust", "/single.crt"], reader);
+  assert.deepEqual([...store].map((c) => c.keyDescription), [
+    "ECDSA P-256",
+    "RSA-2048",
+    "RSA-4096",
+  ]);
+  assert.deepEqual(read, ["/trust/a.pem", "/trust/b.der", "/single.crt"], "no .md, no folder");
+  assert.throws(() => loadTrustStore("/missing.pem", reader), /ENOENT/);
 });

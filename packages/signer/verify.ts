@@ -8,13 +8,24 @@
  * @module
  */
 import type { HashAlgorithm, KeyAlgorithm } from "./algorithms.ts";
+import { toHex } from "./_bytes.ts";
 import type { Certificate } from "./certificate.ts";
+import { checkDerHeader } from "./_der.ts";
 import { SignatureError } from "./errors.ts";
 import { parsePkcs7, type Pkcs7Signature } from "./pkcs7.ts";
-import { parseSignatureTrailer, PKEY_ID_X509, readModuleSignatureHeader } from "./trailer.ts";
+import {
+  parseSignatureTrailer,
+  parseSignatureTrailerTail,
+  PKEY_ID_X509,
+  readModuleSignatureHeader,
+  readModuleSignatureHeaderTail,
+  TRAILER_SIZE,
+} from "./trailer.ts";
 import type { TrustStore } from "./trust_store.ts";
-import { verifyPayloadLegacy } from "./legacy.ts";
+import { readLegacySignature, verifyLegacyParts, verifyPayloadLegacy } from "./legacy.ts";
 import { verifyRawSignature } from "./_verify_signature.ts";
+import { payloadBytes, type PayloadData, payloadFromSource } from "./_payload.ts";
+import { type ByteSource, readSourceRange } from "./source.ts";
 
 /** Options of the verify functions. */
 export interface VerifyOptions {
@@ -33,20 +44,28 @@ export interface SignerDescription {
   readonly issuer: string;
   /** Subject of the trusted certificate, for display. */
   readonly subject: string;
-  /** Serial number (lowercase hex), when the signature names the signer by issuer and serial. */
-  readonly serialHex: string | undefined;
-  /** Key id (lowercase hex), when the signature names the signer by subject key identifier (or legacy). */
+  /** The trusted certificate's serial number (lowercase hex of the INTEGER contents). */
+  readonly serialHex: string;
+  /**
+   * Key id (lowercase hex): the one the signature names (`sign-file -k`, legacy),
+   * else the trusted certificate's subject key identifier, if it has one.
+   */
   readonly keyIdHex: string | undefined;
+  /**
+   * How the signature named its signer: `issuerAndSerialNumber` (sign-file's
+   * default), `subjectKeyIdentifier` (`sign-file -k`) or `legacy` (signer name and key id).
+   */
+  readonly identifiedBy: "issuerAndSerialNumber" | "subjectKeyIdentifier" | "legacy";
   /** The legacy layout's signer name. */
   readonly name: string | undefined;
 }
 
-/** A signature that verified. */
-export interface VerifiedSignature {
+/** What a verified signature says, without the payload bytes. */
+export interface SignatureInfo {
   /** `pkcs7` (Linux ≥ 4.3, sign-file) or `legacy` (Linux 3.7–4.2). */
   readonly format: "pkcs7" | "legacy";
-  /** The signed payload (a view of the input, not a copy). */
-  readonly payload: Uint8Array;
+  /** Length of the signed payload (the file without its trailer). */
+  readonly payloadLength: number;
   /** Who signed. */
   readonly signer: SignerDescription;
   /** The trusted certificate that verified the signature. */
@@ -57,6 +76,12 @@ export interface VerifiedSignature {
   readonly keyAlgorithm: KeyAlgorithm;
   /** The key, e.g. `RSA-2048` or `ECDSA P-256`. */
   readonly keyDescription: string;
+}
+
+/** A signature that verified, with the payload it covers. */
+export interface VerifiedSignature extends SignatureInfo {
+  /** The signed payload (a view of the input, not a copy). */
+  readonly payload: Uint8Array;
 }
 
 /** A signed file, parsed and checked but not yet verified. */
@@ -105,10 +130,10 @@ function candidates(pkcs7: Pkcs7Signature, trust: TrustStore): Certificate[] {
 }
 
 function verifyParsed(
-  payload: Uint8Array,
+  payload: PayloadData,
   pkcs7: Pkcs7Signature,
   trust: TrustStore,
-): VerifiedSignature {
+): SignatureInfo {
   const found = candidates(pkcs7, trust);
   // Embedded certificates are not covered by the signature. lpkit does not
   // walk chains, so it accepts them only when they are trusted as they are.
@@ -132,18 +157,21 @@ function verifyParsed(
         pkcs7.signatureOffset,
       );
     } catch (e) {
+      if (!(e instanceof SignatureError)) throw e;
       firstError ??= e;
       continue;
     }
     const id = pkcs7.signer;
+    const keyId = id.kind === "subjectKeyIdentifier" ? id.keyId : certificate.subjectKeyId;
     return {
       format: "pkcs7",
-      payload,
+      payloadLength: payload.length,
       signer: {
         issuer: certificate.issuer,
         subject: certificate.subject,
-        serialHex: id.kind === "issuerAndSerialNumber" ? id.serialHex : undefined,
-        keyIdHex: id.kind === "subjectKeyIdentifier" ? id.keyIdHex : undefined,
+        serialHex: certificate.serialHex,
+        keyIdHex: keyId === undefined ? undefined : toHex(keyId),
+        identifiedBy: id.kind,
         name: undefined,
       },
       certificate,
@@ -192,7 +220,56 @@ export function verifyPayload(
     if (header.idType === PKEY_ID_X509) return verifyPayloadLegacy(file, trust, options);
   }
   const { payload, pkcs7 } = inspectSignedPayload(file, options);
-  return verifyParsed(payload, pkcs7, trust);
+  return { ...verifyParsed(payloadBytes(payload), pkcs7, trust), payload };
+}
+
+/**
+ * {@linkcode verifyPayload} for a file read on demand (see
+ * {@linkcode openFileSource}): the trailer is read first and checked, then
+ * the payload is hashed in chunks through one buffer, so a large file is
+ * never held in memory. Same checks, same codes.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   bytesSource, parseCertificate, parsePrivateKey, signingCredentials, signPayload, TrustStore,
+ *   verifySource,
+ * } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const cert = parseCertificate(readFileSync(`${dir}/rsa2048.crt`));
+ * const creds = signingCredentials(parsePrivateKey(readFileSync(`${dir}/rsa2048.key`)), cert);
+ * const signed = signPayload(new Uint8Array(3000), creds);
+ * assert.equal(verifySource(bytesSource(signed), new TrustStore([cert])).payloadLength, 3000);
+ * ```
+ */
+export function verifySource(
+  source: ByteSource,
+  trust: TrustStore,
+  options: VerifyOptions = {},
+): SignatureInfo {
+  const tailLength = Math.min(source.size, TRAILER_SIZE);
+  const tail = readSourceRange(source, source.size - tailLength, tailLength);
+  if (
+    options.allowLegacy &&
+    readModuleSignatureHeaderTail(tail, source.size).header.idType === PKEY_ID_X509
+  ) {
+    const sig = readLegacySignature(source);
+    const payload = payloadFromSource(source, sig.payloadLength);
+    return verifyLegacyParts(sig, payload, source.size, trust, options);
+  }
+  const trailer = parseSignatureTrailerTail(tail, source.size);
+  const length = trailer.headerOffset - trailer.signatureOffset;
+  // The DER header first: a bogus sig_len must not make us read (and allocate) megabytes.
+  const head = readSourceRange(source, trailer.signatureOffset, Math.min(length, 6));
+  checkDerHeader(head, length, "MALFORMED_PKCS7", "PKCS#7 message", trailer.signatureOffset);
+  const pkcs7 = parsePkcs7(readSourceRange(source, trailer.signatureOffset, length), {
+    allowSha1: options.allowSha1,
+    offset: trailer.signatureOffset,
+  });
+  return verifyParsed(payloadFromSource(source, trailer.payloadLength), pkcs7, trust);
 }
 
 /**
@@ -220,5 +297,6 @@ export function verifyDetached(
   trust: TrustStore,
   options: VerifyOptions = {},
 ): VerifiedSignature {
-  return verifyParsed(payload, parsePkcs7(pkcs7, { allowSha1: options.allowSha1 }), trust);
+  const parsed = parsePkcs7(pkcs7, { allowSha1: options.allowSha1 });
+  return { ...verifyParsed(payloadBytes(payload), parsed, trust), payload };
 }

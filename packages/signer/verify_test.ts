@@ -62,7 +62,9 @@ Deno.test("verifyPayload() reports who signed and how", async (t) => {
     assert.equal(r.signer.issuer, c.issuer);
     assert.equal(r.signer.subject, c.subject);
     assert.equal(r.signer.serialHex, c.serialHex);
-    assert.equal(r.signer.keyIdHex, undefined);
+    assert.equal(r.signer.identifiedBy, "issuerAndSerialNumber");
+    assert.equal(r.signer.keyIdHex, toHex(c.subjectKeyId!), "the trusted certificate's SKID");
+    assert.equal(r.payloadLength, body.length);
     assert.deepEqual(r.certificate.der, c.der);
     assert.deepEqual(r.payload, body);
     assert.equal(r.payload.buffer, file.buffer, "the payload is a view, not a copy");
@@ -75,7 +77,8 @@ Deno.test("verifyPayload() reports who signed and how", async (t) => {
     assert.equal(r.keyDescription, "RSA-4096");
     assert.equal(r.hash, "sha512");
     assert.equal(r.signer.keyIdHex, toHex(cert("rsa4096").subjectKeyId!));
-    assert.equal(r.signer.serialHex, undefined);
+    assert.equal(r.signer.identifiedBy, "subjectKeyIdentifier");
+    assert.equal(r.signer.serialHex, cert("rsa4096").serialHex, "the trusted certificate's serial");
   });
   await t.step("ECDSA P-256 and P-384", () => {
     assert.equal(
