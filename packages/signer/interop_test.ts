@@ -20,17 +20,22 @@ import {
 } from "./_testing.ts";
 import {
   attachPkcs7,
+  bytesSource,
   createPkcs7,
   extractSignature,
   parseCertificate,
   parsePrivateKey,
+  parseTrustStore,
+  SignatureError,
   signingCredentials,
   type SigningHash,
   signPayload,
   signPayloadLegacy,
   TrustStore,
   verifyPayload,
+  verifySource,
 } from "./mod.ts";
+import { CLASS, decodeDer, type DerNode, isTag } from "./_der.ts";
 
 const body = payload(64 * 1024 + 3, 21);
 const trust = new TrustStore(["rsa2048", "rsa4096", "ecp256", "ecp384"].map(cert));
@@ -101,7 +106,10 @@ Deno.test({
       [["-k"], "rsa2048", "sha256", "RSA-2048"],
       [[], "rsa4096", "sha384", "RSA-4096"],
       [[], "ecp256", "sha256", "ECDSA P-256"],
+      [["-k"], "ecp256", "sha512", "ECDSA P-256"],
+      [[], "ecp384", "sha384", "ECDSA P-384"],
       [["-k"], "ecp384", "sha384", "ECDSA P-384"],
+      [[], "ecp384", "sha256", "ECDSA P-384"],
     ];
     for (const [flags, name, hash, description] of cases) {
       const file = signFile(dir, [
@@ -112,6 +120,8 @@ Deno.test({
       ]);
       const r = verifyPayload(file, trust);
       const c = cert(name);
+      const { payload: _, ...info } = r;
+      assert.deepEqual(verifySource(bytesSource(file), trust), info, "streamed, the same");
       assert.deepEqual([r.hash, r.keyDescription], [hash, description], `${flags} ${name} ${hash}`);
       assert.deepEqual(r.payload, body);
       if (flags.includes("-k")) {
@@ -120,9 +130,10 @@ Deno.test({
         assert.equal(r.signer.serialHex, c.serialHex);
       }
     }
-    // A DER certificate works for sign-file too.
+    // A DER certificate works for sign-file too, and a DER trust store for lpkit.
     const der = signFile(dir, ["sha256", testdata("rsa2048.key"), testdata("rsa2048.crt.der")]);
-    assert.equal(verifyPayload(der, trust).keyDescription, "RSA-2048");
+    const derTrust = parseTrustStore(readFileSync(testdata("rsa2048.crt.der")));
+    assert.equal(verifyPayload(der, derTrust).keyDescription, "RSA-2048");
   }),
 });
 
@@ -175,24 +186,30 @@ Deno.test({
       parsePrivateKey(readFileSync(freshKey)),
       parseCertificate(readFileSync(freshCrt)),
     );
-    const cases: [string[], string, SigningHash][] = [
-      [[], "rsa2048", "sha256"],
-      [[], "rsa2048", "sha384"],
-      [[], "rsa2048", "sha512"],
-      [["-k"], "rsa2048", "sha256"],
-      [[], "rsa3072", "sha256"],
-      [["-k"], "rsa4096", "sha512"],
-    ];
-    for (const [flags, name, hash] of cases) {
-      const theirs = signFile(dir, [
-        ...flags,
-        hash,
-        testdata(`${name}.key`),
-        testdata(`${name}.crt`),
-      ]);
-      const ours = signPayload(body, creds(name), { hash, useKeyId: flags.includes("-k") });
-      assert.deepEqual(ours, theirs, `${flags} ${name} ${hash}`);
+    // Every hash with and without -k, for each RSA size; PEM and DER certificates.
+    for (const name of ["rsa2048", "rsa3072", "rsa4096"]) {
+      for (const hash of ["sha256", "sha384", "sha512"] as const) {
+        for (const flags of [[], ["-k"]]) {
+          const crt = testdata(
+            name === "rsa2048" && hash === "sha384" ? `${name}.crt.der` : `${name}.crt`,
+          );
+          const theirs = signFile(dir, [...flags, hash, testdata(`${name}.key`), crt]);
+          const ours = signPayload(body, creds(name), { hash, useKeyId: flags.includes("-k") });
+          assert.deepEqual(ours, theirs, `${flags} ${name} ${hash}`);
+        }
+      }
     }
+    // lpkit also reads DER keys (sign-file wants PEM ones): the same output.
+    const derKey = join(dir, "rsa2048.key.der");
+    runOk("openssl", ["pkey", "-in", testdata("rsa2048.key"), "-outform", "DER", "-out", derKey]);
+    const fromDer = signingCredentials(
+      parsePrivateKey(readFileSync(derKey)),
+      parseCertificate(readFileSync(testdata("rsa2048.crt.der"))),
+    );
+    assert.deepEqual(
+      signPayload(body, fromDer, { hash: "sha512", useKeyId: true }),
+      signFile(dir, ["-k", "sha512", testdata("rsa2048.key"), testdata("rsa2048.crt")]),
+    );
     assert.deepEqual(signPayload(body, fresh), signFile(dir, ["sha256", freshKey, freshCrt]));
     assert.equal(
       verifyPayload(signPayload(body, fresh), new TrustStore([fresh.certificate])).hash,
@@ -207,10 +224,30 @@ Deno.test({
   fn: withTemp((dir) => {
     const input = join(dir, "payload.elf");
     writeFileSync(input, body);
-    runOk(SIGN_FILE, ["-d", "sha512", testdata("rsa2048.key"), testdata("rsa2048.crt"), input]);
-    const p7s = new Uint8Array(readFileSync(`${input}.p7s`));
-    assert.deepEqual(createPkcs7(body, creds("rsa2048"), { hash: "sha512" }), p7s);
-    assert.deepEqual(readFileSync(input), Buffer.from(body), "-d leaves the payload alone");
+    for (const [flags, hash] of [[[], "sha512"], [["-k"], "sha256"], [[], "sha384"]] as const) {
+      runOk(SIGN_FILE, [
+        "-d",
+        ...flags,
+        hash,
+        testdata("rsa4096.key"),
+        testdata("rsa4096.crt"),
+        input,
+      ]);
+      const p7s = new Uint8Array(readFileSync(`${input}.p7s`));
+      const useKeyId = flags.length > 0;
+      assert.deepEqual(
+        createPkcs7(body, creds("rsa4096"), { hash, useKeyId }),
+        p7s,
+        `-d ${flags} ${hash}`,
+      );
+      assert.deepEqual(readFileSync(input), Buffer.from(body), "-d leaves the payload alone");
+      // Appending sign-file's own .p7s gives what sign-file appends.
+      assert.deepEqual(
+        attachPkcs7(body, p7s),
+        signFile(dir, [...flags, hash, testdata("rsa4096.key"), testdata("rsa4096.crt")]),
+      );
+      writeFileSync(input, body);
+    }
     // -s appends a PKCS#7 made elsewhere: here one from openssl cms.
     const raw = join(dir, "raw.p7");
     runOk("openssl", [
@@ -302,29 +339,81 @@ Deno.test({
   }),
 });
 
+/**
+ * Runs `openssl cms -verify` once per mutated PKCS#7 (one shell, many
+ * processes) over the same content; returns the indexes openssl accepted.
+ */
+function opensslAccepts(dir: string, content: Uint8Array, mutants: Uint8Array[], crt: string) {
+  const sub = Deno.makeTempDirSync({ dir });
+  writeFileSync(join(sub, "body.bin"), content);
+  mutants.forEach((m, i) => writeFileSync(join(sub, `${i}.p7s`), m));
+  const script = `cd "$0"; i=0; while [ $i -lt ${mutants.length} ]; do
+    openssl cms -verify -binary -inform DER -in $i.p7s -content body.bin -certfile "$1" \
+      -CAfile "$1" -out /dev/null 2>/dev/null && echo $i; i=$((i+1)); done`;
+  return runOk("sh", ["-c", script, sub, crt]).split("\n").filter((l) => l !== "").map(Number);
+}
+
+/**
+ * The byte ranges of a module-signature PKCS#7 that no signature covers
+ * (there are no signed attributes) and that OpenSSL does not look at when
+ * verifying (OpenSSL 3.0): the two version numbers, encapContentInfo's
+ * content type, the SignerInfo's digestAlgorithm, its signatureAlgorithm OID
+ * (ECDSA: the key decides) and the NULL after rsaEncryption.
+ */
+function unauthenticatedMetadata(der: Uint8Array): [number, number][] {
+  const root = decodeDer(der, "MALFORMED_PKCS7", "PKCS#7");
+  const sd = root.children[1].children[0];
+  const encap = sd.children[2];
+  const si = sd.children[sd.children.length - 1].children[0];
+  const span = (n: DerNode): [number, number] => [n.offset, n.offset + n.der.length];
+  const contents = (
+    n: DerNode,
+  ): [number, number] => [n.offset + n.der.length - n.contents.length, n.offset + n.der.length];
+  const ranges = [
+    contents(sd.children[0]),
+    contents(encap.children[0]),
+    contents(si.children[0]),
+    span(si.children[2]),
+  ];
+  const sigAlg = si.children[3];
+  ranges.push(contents(sigAlg.children[0]));
+  if (sigAlg.children.length === 2 && isTag(sigAlg.children[1], CLASS.UNIVERSAL, 5, false)) {
+    ranges.push(span(sigAlg.children[1]));
+  }
+  return ranges;
+}
+
 Deno.test({
   name: "tampering is rejected by lpkit and by openssl",
   ignore: ignoreWithoutTools,
   fn: withTemp((dir) => {
-    const files: [string, Uint8Array, string][] = [
+    const files: [string, Uint8Array, string, boolean][] = [
       [
         "sign-file RSA",
         signFile(dir, ["sha256", testdata("rsa2048.key"), testdata("rsa2048.crt")]),
         "rsa2048",
+        true,
       ],
       [
         "sign-file P-256",
         signFile(dir, ["sha256", testdata("ecp256.key"), testdata("ecp256.crt")]),
         "ecp256",
+        false,
       ],
       [
         "lpkit RSA -k",
         signPayload(body, creds("rsa4096"), { useKeyId: true, hash: "sha512" }),
         "rsa4096",
+        false,
       ],
-      ["lpkit P-384", signPayload(body, creds("ecp384"), { hash: "sha384" }), "ecp384"],
+      [
+        "lpkit P-384 -k",
+        signPayload(body, creds("ecp384"), { hash: "sha384", useKeyId: true }),
+        "ecp384",
+        true,
+      ],
     ];
-    for (const [what, file, name] of files) {
+    for (const [what, file, name, everyByte] of files) {
       assert.ok(opensslVerify(dir, file, name), `${what}: untouched`);
       const parts = extractSignature(file);
       const p7At = parts.payload.length;
@@ -335,11 +424,35 @@ Deno.test({
         expectCode(() => verifyPayload(bad, trust), "BAD_SIGNATURE");
         assert.equal(opensslVerify(dir, bad, name), false, `${what}: openssl accepted byte ${at}`);
       }
+      if (everyByte) {
+        // Every byte of the PKCS#7: lpkit rejects each change, as the kernel's parser and
+        // checks would. OpenSSL accepts some changes to fields that nothing signs and that it
+        // does not check; never to the signature value, the signer's identifier or the payload.
+        const mutants = Array.from(parts.signature, (_, i) => flip(parts.signature, i));
+        for (const [i, m] of mutants.entries()) {
+          assert.throws(
+            () => verifyPayload(attachPkcs7(parts.payload, m, { check: false }), trust),
+            SignatureError,
+            `${what}: PKCS#7 byte ${i}`,
+          );
+        }
+        const lax = unauthenticatedMetadata(parts.signature);
+        for (const i of opensslAccepts(dir, parts.payload, mutants, testdata(`${name}.crt`))) {
+          assert.ok(
+            lax.some(([from, to]) => i >= from && i < to),
+            `${what}: openssl accepted PKCS#7 byte ${i}`,
+          );
+        }
+      }
       // Every header byte: lpkit rejects each. Only sig_len changes what openssl is given
       // (the other fields are not part of the PKCS#7), and those it rejects too.
       for (let at = headerAt; at < headerAt + 12; at++) {
         const bad = flip(file, at);
-        assert.throws(() => verifyPayload(bad, trust), `${what}: header byte ${at - headerAt}`);
+        assert.throws(
+          () => verifyPayload(bad, trust),
+          SignatureError,
+          `${what}: header byte ${at - headerAt}`,
+        );
         if (at >= headerAt + 8) {
           assert.equal(
             opensslVerify(dir, bad, name),
