@@ -65,9 +65,15 @@ export interface Outcome {
   scratch: Uint8Array;
 }
 
-/** A machine with the kernels and the scratch buffer mapped. */
-export function kernelMachine(k: Kernels, cpus = 1): Machine {
-  const m = new Machine({ cpus });
+/**
+ * A machine with the kernels and the scratch buffer mapped. `jit`: the block compiler mode
+ * (`"eager"` compiles every block at its first execution, so compiled code runs everything).
+ */
+export function kernelMachine(k: Kernels, cpus = 1, jit: "off" | "eager" | "on" = "on"): Machine {
+  const m = new Machine({
+    cpus,
+    jit: jit === "off" ? false : jit === "eager" ? { threshold: 1 } : true,
+  });
   m.map({ address: k.base, data: k.bin, size: k.size, perms: PERM_RWX });
   m.map({ address: SCRATCH, data: new Uint8Array(0), size: SCRATCH_SIZE, perms: PERM_RW });
   return m;

@@ -404,3 +404,123 @@ export function popcount32(v: number): number {
 export { PARITY };
 /** 2^32 as a number. */
 export { TWO32 };
+
+/** Lazy flag kinds: compiled blocks leave the last flag-setting operation as a descriptor. */
+export const LAZY_ADD = 1;
+/** Subtraction/comparison (`la - lb`). */
+export const LAZY_SUB = 2;
+/** Logic result `la:lah` (CF=OF=AF=0). */
+export const LAZY_LOGIC = 3;
+/** `inc` of `la:lah`, CF preserved in `lcf`. */
+export const LAZY_INC = 4;
+/** `dec` of `la:lah`, CF preserved in `lcf`. */
+export const LAZY_DEC = 5;
+/** Result `la:lah` with CF in `lcf` and OF in `lb`, AF=0 (shifts, multiplication). */
+export const LAZY_RES = 6;
+
+/** CPU state with a lazy flag descriptor (`lop` = kind << 4 | width, 0 when flags are exact). */
+export interface LazyFlagState extends AluState {
+  /** Kind << 4 | width in bytes; 0 when `cf`..`of` are up to date. */
+  lop: number;
+  /** First operand (or result for logic), low half. */
+  la: number;
+  /** First operand, high half. */
+  lah: number;
+  /** Second operand, low half. */
+  lb: number;
+  /** Second operand, high half. */
+  lbh: number;
+  /** Preserved carry of inc/dec. */
+  lcf: number;
+}
+
+/**
+ * Compute `cf`..`of` from the lazy descriptor and clear it. Every path that reads the flag fields
+ * outside compiled code calls this first (the CPU loop does, and `rflags` does).
+ */
+export function materializeFlags(s: LazyFlagState): void {
+  const w = s.lop & 15, kind = s.lop >> 4;
+  const th = s.th;
+  s.lop = 0;
+  switch (kind) {
+    case LAZY_ADD:
+      add(s, w, s.la, s.lah, s.lb, s.lbh, 0);
+      break;
+    case LAZY_SUB:
+      sub(s, w, s.la, s.lah, s.lb, s.lbh, 0);
+      break;
+    case LAZY_LOGIC:
+      logicFlags(s, w, s.la, s.lah);
+      break;
+    case LAZY_INC:
+      add(s, w, s.la, s.lah, 1, 0, 0);
+      s.cf = s.lcf;
+      break;
+    case LAZY_DEC:
+      sub(s, w, s.la, s.lah, 1, 0, 0);
+      s.cf = s.lcf;
+      break;
+    case LAZY_RES:
+      logicFlags(s, w, s.la, s.lah);
+      s.cf = s.lcf;
+      s.of = s.lb;
+      break;
+  }
+  s.th = th;
+}
+
+/** The 128-bit product of the last {@linkcode mul64} as four u32 limbs, least significant first. */
+export const PRODUCT: Uint32Array = new Uint32Array(4);
+const LIMBS = new Float64Array(8);
+
+/**
+ * 64×64→128-bit multiplication on 32-bit halves without BigInt (16-bit limbs, exact in
+ * doubles). `signed` gives the two's-complement product. The result goes to {@linkcode PRODUCT}.
+ *
+ * @example
+ * ```ts
+ * import { mul64, PRODUCT } from "./alu.ts";
+ * import assert from "node:assert/strict";
+ * mul64(0xffffffff, 0xffffffff, 2, 0, false); // (2^64 - 1) * 2
+ * assert.deepEqual([...PRODUCT], [0xfffffffe, 0xffffffff, 1, 0]);
+ * ```
+ */
+export function mul64(al: number, ah: number, bl: number, bh: number, signed: boolean): void {
+  const a0 = al & 0xffff, a1 = al >>> 16, a2 = ah & 0xffff, a3 = ah >>> 16;
+  const b0 = bl & 0xffff, b1 = bl >>> 16, b2 = bh & 0xffff, b3 = bh >>> 16;
+  const r = LIMBS;
+  r[0] = a0 * b0;
+  r[1] = a0 * b1 + a1 * b0;
+  r[2] = a0 * b2 + a1 * b1 + a2 * b0;
+  r[3] = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
+  r[4] = a1 * b3 + a2 * b2 + a3 * b1;
+  r[5] = a2 * b3 + a3 * b2;
+  r[6] = a3 * b3;
+  r[7] = 0;
+  let carry = 0;
+  const out = PRODUCT;
+  for (let k = 0; k < 8; k += 2) {
+    const lo = r[k]! + carry;
+    const l16 = lo % 65536;
+    const hi = r[k + 1]! + (lo - l16) / 65536;
+    const h16 = hi % 65536;
+    carry = (hi - h16) / 65536;
+    out[k >> 1] = l16 + h16 * 65536;
+  }
+  if (signed) {
+    // (a - 2^64·[a<0]) (b - 2^64·[b<0]) = a·b - 2^64 (b·[a<0] + a·[b<0]) mod 2^128
+    let h0 = out[2]!, h1 = out[3]!;
+    if ((ah | 0) < 0) {
+      const l = h0 - bl;
+      h0 = l >>> 0;
+      h1 = (h1 - bh - (l < 0 ? 1 : 0)) >>> 0;
+    }
+    if ((bh | 0) < 0) {
+      const l = h0 - al;
+      h0 = l >>> 0;
+      h1 = (h1 - ah - (l < 0 ? 1 : 0)) >>> 0;
+    }
+    out[2] = h0;
+    out[3] = h1;
+  }
+}

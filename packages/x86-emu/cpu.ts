@@ -13,8 +13,10 @@ import { fromLinear, hex, linearFromHalves, toLinear } from "./address.ts";
 import type { Memory } from "./memory.ts";
 import { decodeAt, type Insn } from "./decoder.ts";
 import { type FlagState, getRflags, setRflags } from "./flags.ts";
+import { type LazyFlagState, materializeFlags } from "./alu.ts";
 import { CpuModel, MSR_EFER } from "./cpu_model.ts";
 import { CallTracker } from "./stack.ts";
+import { type Block, Jit, type JitOptions } from "./jit.ts";
 import "./interp.ts";
 
 /** Names of the 64-bit general-purpose registers in encoding order. */
@@ -75,6 +77,11 @@ export interface CpuOptions {
   model?: CpuModel;
   /** Hooks. */
   hooks?: CpuHooks;
+  /**
+   * Compile hot code to JavaScript (`jit.ts`): `true` (default thresholds), options, or `false`
+   * (interpret only). Default false for a bare CPU; {@linkcode Machine} turns it on.
+   */
+  jit?: boolean | JitOptions;
 }
 
 /**
@@ -95,7 +102,7 @@ export interface CpuOptions {
  * assert.equal(cpu.halted, true);
  * ```
  */
-export class Cpu implements FlagState {
+export class Cpu implements FlagState, LazyFlagState {
   /** CPU index. */
   readonly index: number;
   /** Guest memory. */
@@ -132,6 +139,25 @@ export class Cpu implements FlagState {
   df = 0;
   /** Other RFLAGS bits (IF set, bit 1). */
   flagsOther = 0x202;
+  /**
+   * Lazy flags left by compiled code (kind << 4 | width; 0 when `cf`..`of` are exact). Outside
+   * `run` it is always 0.
+   */
+  lop = 0;
+  /** Lazy flags: first operand (or logic result), low half. */
+  la = 0;
+  /** Lazy flags: first operand, high half. */
+  lah = 0;
+  /** Lazy flags: second operand, low half. */
+  lb = 0;
+  /** Lazy flags: second operand, high half. */
+  lbh = 0;
+  /** Lazy flags: preserved carry of inc/dec. */
+  lcf = 0;
+  /** Instructions a faulting compiled block retired before the fault. */
+  jn = 0;
+  /** The block compiler, or null when interpreting only. */
+  jit: Jit | null;
   /** FS base (canonical number). */
   fsBase = 0;
   /** GS base (canonical number). */
@@ -177,6 +203,8 @@ export class Cpu implements FlagState {
     this.model = options.model ?? new CpuModel();
     this.hooks = options.hooks ?? {};
     this.randState = (this.model.seed ^ (this.index * 0x9e3779b9)) >>> 0 || 1;
+    const jit = options.jit ?? false;
+    this.jit = jit === false ? null : new Jit(mem, jit === true ? {} : jit);
     this.cr[0] = 0x80050033n;
     this.cr[4] = 0x3506f0n;
     this.msrs.set(MSR_EFER, 0xd01n);
@@ -210,11 +238,13 @@ export class Cpu implements FlagState {
 
   /** Packed RFLAGS. */
   get rflags(): number {
+    if (this.lop !== 0) materializeFlags(this);
     return getRflags(this);
   }
 
   /** Set RFLAGS from a packed value. */
   set rflags(v: number) {
+    this.lop = 0;
     setRflags(this, v);
   }
 
@@ -250,6 +280,8 @@ export class Cpu implements FlagState {
 
   /**
    * Execute up to `maxInsns` instructions (a `rep` instruction may overshoot by one chunk).
+   * Hot code runs as compiled blocks when the block compiler is on; the result is the same
+   * instruction for instruction, and `icount` is exact after every block and instruction.
    *
    * @param maxInsns Instruction budget of this slice.
    * @returns Instructions retired.
@@ -260,28 +292,72 @@ export class Cpu implements FlagState {
     let n = 0;
     let cur = this.rip;
     this.extra = 0;
+    const jit = this.jit;
+    let prev: Block | null = null;
+    let inBlock = false;
     try {
       while (n < maxInsns) {
         cur = this.rip;
+        if (jit !== null && this.stale === null) {
+          let b: Block | null = null;
+          if (prev !== null) {
+            const s0: Block | null = prev.s0;
+            if (s0 !== null && s0.start === cur) b = s0;
+            else {
+              const s1: Block | null = prev.s1;
+              if (s1 !== null && s1.start === cur) b = s1;
+            }
+            if (b !== null && !b.valid) b = null;
+          }
+          if (b === null) {
+            b = jit.lookup(this, cur);
+            if (b !== null && prev !== null) {
+              if (prev.s0 === null || !prev.s0.valid) prev.s0 = b;
+              else prev.s1 = b;
+            }
+          }
+          if (b !== null && b.max <= maxInsns - n) {
+            inBlock = true;
+            const k = b.fn(this, maxInsns - n);
+            inBlock = false;
+            n += k;
+            this.icount += k;
+            prev = b;
+            if (this.stop !== STOP_NONE) break;
+            continue;
+          }
+        }
+        prev = null;
+        if (this.lop !== 0) materializeFlags(this);
         const ins = this.fetch(cur);
         this.rip = ins.next;
+        this.extra = 0;
         ins.exec(this, ins);
-        n++;
+        const done = 1 + this.extra;
+        n += done;
+        this.icount += done;
         if (this.stop !== STOP_NONE) break;
       }
     } catch (e) {
       // Faults are restartable: rip points at the faulting instruction.
-      this.rip = cur;
+      let retired: number;
+      if (inBlock) {
+        retired = this.jn;
+        cur = this.rip; // set by the block's catch handler
+      } else {
+        this.rip = cur;
+        retired = this.extra;
+      }
+      n += retired;
+      this.icount += retired;
+      if (this.lop !== 0) materializeFlags(this);
       if (e instanceof CpuFault) {
         if (e.rip === -1n) e.rip = fromLinear(cur);
         e.cpu = this.index;
       }
-      n += this.extra;
-      this.icount += n;
       throw e;
     }
-    n += this.extra;
-    this.icount += n;
+    if (this.lop !== 0) materializeFlags(this);
     return n;
   }
 

@@ -135,7 +135,52 @@ export interface Insn {
   exec: Handler;
   /** Host-installed record that writes must not drop. */
   pinned: boolean;
+  /**
+   * Status flags read (iced `RflagsBits`: OF 1, SF 2, ZF 4, AF 8, CF 16, PF 32, DF 64); flags
+   * an instruction may leave unchanged (shift counts that can be 0) count as read too.
+   */
+  fr?: number;
+  /** Status flags written (modified, set, cleared or left undefined), iced `RflagsBits`. */
+  fw?: number;
+  /** Compiled block starting here (`jit.ts`), if any. */
+  blk?: unknown;
+  /** Times this record started a block-sized run in the interpreter (compile heuristic). */
+  heat?: number;
 }
+
+/** Mnemonics with no architectural effect here (nops, fences, prefetches, cache hints). */
+export const NOP_MNEMONICS: ReadonlySet<number> = new Set<number>([
+  Mnemonic.Nop,
+  Mnemonic.Endbr64,
+  Mnemonic.Endbr32,
+  Mnemonic.Lfence,
+  Mnemonic.Mfence,
+  Mnemonic.Sfence,
+  Mnemonic.Prefetchnta,
+  Mnemonic.Prefetcht0,
+  Mnemonic.Prefetcht1,
+  Mnemonic.Prefetcht2,
+  Mnemonic.Prefetchw,
+  Mnemonic.Clflush,
+  Mnemonic.Clflushopt,
+  Mnemonic.Clwb,
+]);
+
+/** The six arithmetic status flags as iced `RflagsBits` (OF SF ZF AF CF PF). */
+export const RF_STATUS = 0x3f;
+
+const SHIFTS = new Set<number>([
+  Mnemonic.Shl,
+  Mnemonic.Sal,
+  Mnemonic.Shr,
+  Mnemonic.Sar,
+  Mnemonic.Rol,
+  Mnemonic.Ror,
+  Mnemonic.Rcl,
+  Mnemonic.Rcr,
+  Mnemonic.Shld,
+  Mnemonic.Shrd,
+]);
 
 /** `Insn.impl` values. */
 export const IMPL_YES = 0;
@@ -235,6 +280,10 @@ export function recordFromIced(ins: Instruction, bytes: Uint8Array, ip: number):
     impl: IMPL_YES,
     exec: notBuilt,
     pinned: false,
+    fr: 0,
+    fw: 0,
+    blk: undefined,
+    heat: 0,
   };
   if (ins.isInvalid) {
     rec.impl = IMPL_NO;
@@ -316,6 +365,14 @@ export function recordFromIced(ins: Instruction, bytes: Uint8Array, ip: number):
     }
     rec.ops.push(o);
   }
+  rec.fr = ins.rflagsRead & 0x7f;
+  rec.fw = ins.rflagsModified & 0x7f;
+  if (SHIFTS.has(rec.mnemonic)) {
+    // A masked count of 0 leaves the flags as they were: the old values flow through.
+    const c = rec.ops[rec.ops.length - 1]!;
+    const mask = rec.ops[0]!.w === 8 ? 63 : 31;
+    if (rec.ops.length >= 2 && (c.kind !== OPK_IMM || (c.immLo & mask) === 0)) rec.fr |= rec.fw;
+  }
   buildHandler(rec);
   return rec;
 }
@@ -372,10 +429,12 @@ export function decodeAt(mem: Memory, a: number, options: number): Insn {
       const rp = mem.page(ip)!;
       const roff = ip - rp.number * PAGE_SIZE;
       (rp.code ??= new Array(PAGE_SIZE))[roff] = rec;
+      mem.noteCode(rp);
       if (roff + len > PAGE_SIZE) {
         // Make writes to the next page check for this straddling record.
         const np = mem.page(ip + len - 1)!;
         np.code ??= new Array(PAGE_SIZE);
+        mem.noteCode(np);
       }
       first ??= rec;
       pos += len;

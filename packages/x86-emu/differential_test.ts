@@ -208,27 +208,35 @@ if (!native && inCi()) {
   });
 }
 
+const MODES = [["interpreter", "off"], ["block compiler", "eager"]] as const;
+
 Deno.test({
   name: "emulator matches the native CPU on C kernels (random inputs)",
   ignore: !native,
-  fn: async () => {
+  fn: async (t) => {
     const cases = kernelCases(20261125, 180);
-    const m = kernelMachine(K);
-    const emu = runEmulated(m, K, cases);
     const nat = await runNative(K, cases);
-    compare(cases, emu, nat);
+    for (const [label, mode] of MODES) {
+      await t.step(label, () => {
+        const m = kernelMachine(K, 1, mode);
+        compare(cases, runEmulated(m, K, cases), nat);
+      });
+    }
   },
 });
 
 Deno.test({
   name: "emulator matches the native CPU on every ALU form, including defined flags",
   ignore: !native,
-  fn: async () => {
+  fn: async (t) => {
     const cases = aluCases(77, 8);
     const masks = new Map(opNames().map((n) => [n, definedFlags(n)]));
-    const m = kernelMachine(K);
-    const emu = runEmulated(m, K, cases);
     const nat = await runNative(K, cases);
-    compare(cases, emu, nat, masks);
+    for (const [label, mode] of MODES) {
+      await t.step(label, () => {
+        const m = kernelMachine(K, 1, mode);
+        compare(cases, runEmulated(m, K, cases), nat, masks);
+      });
+    }
   },
 });

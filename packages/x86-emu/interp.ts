@@ -18,12 +18,13 @@ import {
   clz,
   ctz64,
   dec,
-  fromBig,
   inc,
   logicFlags,
+  mul64,
   mulFlags,
   neg,
   popcount32,
+  PRODUCT,
   RCL,
   RCR,
   ROL,
@@ -47,6 +48,7 @@ import {
   type Insn,
   type MemOperand,
   mnemonicName,
+  NOP_MNEMONICS,
   type Operand,
   OPK_IMM,
   OPK_MEM,
@@ -643,10 +645,10 @@ function mulDiv(i: Insn): Handler {
       const b = rb(c), bh = c.th;
       const a = ra(c), ah = c.th;
       if (w === 8) {
-        const p = BigInt.asIntN(64, toBig(a, ah)) * BigInt.asIntN(64, toBig(b, bh));
-        const lo = fromBig(c, p);
-        const hi = c.th;
-        mulFlags(c, 8, lo, hi, BigInt.asIntN(64, p) !== p);
+        mul64(a, ah, b, bh, true);
+        const lo = PRODUCT[0]!, hi = PRODUCT[1]!;
+        const ext = (hi | 0) < 0 ? 0xffffffff : 0;
+        mulFlags(c, 8, lo, hi, PRODUCT[2] !== ext || PRODUCT[3] !== ext);
         wd(c, lo, hi);
       } else if (w === 4) {
         const full = (a | 0) * (b | 0);
@@ -685,6 +687,16 @@ function mulDiv(i: Insn): Handler {
     wa(c, Number(l & 0xffffffffn), Number(l >> 32n));
     wdx(c, Number(h & 0xffffffffn), Number(h >> 32n));
   };
+  if (!isDiv && w === 8) {
+    return withEa(i, (c) => {
+      const x = rs(c), xh = c.th;
+      mul64(c.lo[0]!, c.hi[0]!, x, xh, signed);
+      const p0 = PRODUCT[0]!, p1 = PRODUCT[1]!, p2 = PRODUCT[2]!, p3 = PRODUCT[3]!;
+      c.lo[0] = p0, c.hi[0] = p1, c.lo[2] = p2, c.hi[2] = p3;
+      const ext = signed && (p1 | 0) < 0 ? 0xffffffff : 0;
+      mulFlags(c, 8, p0, p1, p2 !== ext || p3 !== ext);
+    });
+  }
   if (!isDiv) {
     return withEa(i, (c) => {
       const x = rs(c), xh = c.th;
@@ -1220,22 +1232,8 @@ function xorshift(c: Cpu): number {
 
 function system(i: Insn): Handler | null {
   const m = i.mnemonic;
+  if (NOP_MNEMONICS.has(m)) return () => {};
   switch (m) {
-    case M.Nop:
-    case M.Endbr64:
-    case M.Endbr32:
-    case M.Lfence:
-    case M.Mfence:
-    case M.Sfence:
-    case M.Prefetchnta:
-    case M.Prefetcht0:
-    case M.Prefetcht1:
-    case M.Prefetcht2:
-    case M.Prefetchw:
-    case M.Clflush:
-    case M.Clflushopt:
-    case M.Clwb:
-      return () => {};
     case M.Pause:
       return (c) => {
         if (c.yieldOnPause) c.stop = 3;

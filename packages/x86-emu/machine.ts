@@ -15,6 +15,7 @@ import { CpuModel, type CpuModelOptions } from "./cpu_model.ts";
 import { IMPL_YES, type Insn } from "./decoder.ts";
 import { pop, push } from "./interp.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
+import type { JitOptions } from "./jit.ts";
 import { scanStack, type TextRange } from "./stack.ts";
 
 /** Xen's STACK_SIZE: 8 pages, and stacks are aligned to it (`rsp | 0x7fff` finds the top). */
@@ -44,6 +45,11 @@ export interface MachineOptions {
    * pass a serializing instruction; each such execution is recorded as a hazard).
    */
   xmc?: "coherent" | "strict";
+  /**
+   * Block compiler (`jit.ts`): on by default; `false` interprets every instruction, options set
+   * the hotness threshold and the trace length. Results are identical either way.
+   */
+  jit?: boolean | JitOptions;
 }
 
 /** Options of {@linkcode Machine.call}. */
@@ -164,7 +170,12 @@ export class Machine {
       },
     };
     for (let k = 0; k < n; k++) {
-      const c = new Cpu(this.memory, { index: k, model: this.model, hooks });
+      const c = new Cpu(this.memory, {
+        index: k,
+        model: this.model,
+        hooks,
+        jit: options.jit ?? true,
+      });
       this.cpus.push(c);
       this.#pending.push([]);
       const base = this.#stackBase + k * 2 * XEN_STACK_SIZE; // unmapped guard gap between stacks

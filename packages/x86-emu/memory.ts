@@ -29,6 +29,9 @@ export const PERM_RWX = 7;
 /** Size of a page in bytes. */
 export const PAGE_SIZE = 4096;
 const TLB_SIZE = 256;
+/** Entries of the read and write TLBs used by compiled code (`fastAccess`). */
+const FAST_TLB_SIZE = 1024;
+const FAST_MASK = FAST_TLB_SIZE - 1;
 /** Longest x86 instruction, used to find cached instructions that overlap a write. */
 const MAX_INSN = 15;
 
@@ -44,7 +47,32 @@ export interface Page {
   perm: number;
   /** Decode cache, one slot per byte offset, or null when nothing was decoded here. */
   code: (Insn | undefined)[] | null;
+  /** Compiled blocks covering bytes of this page, or null (see `jit.ts`). */
+  blocks?: CodeBlock[] | null;
 }
+
+/**
+ * A compiled block as memory sees it: the byte ranges it was built from. A write overlapping
+ * one of them invalidates it (the block compiler lives in `jit.ts`).
+ */
+export interface CodeBlock {
+  /** Cleared when the block must no longer run. */
+  valid: boolean;
+  /** Covered bytes as flattened [start, end) pairs of canonical addresses. */
+  readonly ranges: readonly number[];
+  /** Mark invalid and unlink from the decode cache. */
+  invalidate(): void;
+}
+
+/** Placeholder TLB entry that matches no page number. */
+const NO_PAGE: Page = {
+  number: NaN,
+  data: new Uint8Array(0),
+  view: new DataView(new ArrayBuffer(0)),
+  perm: 0,
+  code: null,
+  blocks: null,
+};
 
 /** A region to map, e.g. an ELF section or a loaded payload region. */
 export interface MappedRegion {
@@ -80,6 +108,16 @@ export class Memory {
   readonly #tlbPage: (Page | undefined)[] = new Array(TLB_SIZE).fill(undefined);
   /** High 32 bits of the last 64-bit read (`rd64`). */
   hi = 0;
+  /**
+   * Read TLB of compiled code (internal): readable pages by `pageNumber & 1023`. Filled by the
+   * guest accessors, reset when mappings or permissions change.
+   */
+  readonly rtlb: Page[] = new Array(FAST_TLB_SIZE).fill(NO_PAGE);
+  /**
+   * Write TLB of compiled code (internal): writable pages holding no decoded code, so stores
+   * that hit it need no decode-cache check.
+   */
+  readonly wtlb: Page[] = new Array(FAST_TLB_SIZE).fill(NO_PAGE);
   /** Listener notified when a write removes cached decoded instructions. */
   onCodeWrite: CodeWriteListener | undefined = undefined;
 
@@ -104,6 +142,49 @@ export class Memory {
   #flushTlb(): void {
     this.#tlbTag.fill(NaN);
     this.#tlbPage.fill(undefined);
+    this.rtlb.fill(NO_PAGE);
+    this.wtlb.fill(NO_PAGE);
+  }
+
+  /**
+   * Note that page `p` holds decoded code: stores to it must take the checked path from now on
+   * (called by the decoder and the block compiler; internal).
+   */
+  noteCode(p: Page): void {
+    const idx = p.number & FAST_MASK;
+    if (this.wtlb[idx] === p) this.wtlb[idx] = NO_PAGE;
+  }
+
+  /** Drop a page's decode cache and every compiled block built from it. */
+  #dropCode(p: Page): void {
+    p.code = null;
+    const blocks = p.blocks;
+    if (blocks !== undefined && blocks !== null) {
+      p.blocks = null;
+      for (const b of blocks) b.invalidate();
+    }
+  }
+
+  /**
+   * Register a compiled block on the pages its ranges cover, so writes invalidate it (internal,
+   * used by the block compiler). Returns false when a range is not on mapped pages.
+   */
+  addBlock(b: CodeBlock): boolean {
+    const pages: Page[] = [];
+    const r = b.ranges;
+    for (let k = 0; k < r.length; k += 2) {
+      const first = Math.floor(r[k]! / PAGE_SIZE), last = Math.floor((r[k + 1]! - 1) / PAGE_SIZE);
+      for (let pn = first; pn <= last; pn++) {
+        const p = this.#pages.get(pn);
+        if (p === undefined) return false;
+        if (!pages.includes(p)) pages.push(p);
+      }
+    }
+    for (const p of pages) {
+      (p.blocks ??= []).push(b);
+      this.noteCode(p);
+    }
+    return true;
   }
 
   /**
@@ -122,7 +203,7 @@ export class Memory {
       const p = this.#pages.get(pn);
       if (p) {
         p.perm = perms;
-        p.code = null;
+        this.#dropCode(p);
       } else {
         const data = new Uint8Array(PAGE_SIZE);
         this.#pages.set(pn, {
@@ -131,6 +212,7 @@ export class Memory {
           view: new DataView(data.buffer),
           perm: perms,
           code: null,
+          blocks: null,
         });
       }
     }
@@ -162,7 +244,12 @@ export class Memory {
     const start = toLinear(address);
     const first = Math.floor(start / PAGE_SIZE);
     const last = Math.floor((start + Math.max(size, 1) - 1) / PAGE_SIZE);
-    for (let pn = first; pn <= last; pn++) this.#pages.delete(pn);
+    for (let pn = first; pn <= last; pn++) {
+      const p = this.#pages.get(pn);
+      if (p === undefined) continue;
+      this.#dropCode(p);
+      this.#pages.delete(pn);
+    }
     this.#flushTlb();
   }
 
@@ -181,8 +268,9 @@ export class Memory {
       const p = this.#pages.get(pn);
       if (!p) throw new RangeError(`Cannot protect unmapped page at ${hex(pn * PAGE_SIZE)}`);
       p.perm = perms;
-      p.code = null;
+      this.#dropCode(p);
     }
+    this.#flushTlb();
   }
 
   /**
@@ -228,7 +316,7 @@ export class Memory {
       const off = a - p.number * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, bytes.length - i);
       p.data.set(bytes.subarray(i, i + n), off);
-      this.#touched(a, n);
+      if (p.code !== null || p.blocks) this.#touched(a, n);
       i += n;
       a += n;
     }
@@ -288,6 +376,7 @@ export class Memory {
       if (Number.isNaN(a)) throw new CpuFault("GP", "Non-canonical memory access");
       this.fault(a, "read");
     }
+    this.rtlb[p.number & FAST_MASK] = p;
     return p;
   }
 
@@ -296,6 +385,9 @@ export class Memory {
     if (p === undefined || (p.perm & PERM_W) === 0) {
       if (Number.isNaN(a)) throw new CpuFault("GP", "Non-canonical memory access");
       this.fault(a, "write");
+    }
+    if (p.code === null && (p.blocks === undefined || p.blocks === null)) {
+      this.wtlb[p.number & FAST_MASK] = p;
     }
     return p;
   }
@@ -354,7 +446,7 @@ export class Memory {
     const p = this.#wpage(a);
     const off = a - p.number * PAGE_SIZE;
     p.data[off] = v;
-    if (p.code !== null) this.#touched(a, 1);
+    if (p.code !== null || p.blocks) this.#touched(a, 1);
   }
 
   /** Guest write of a little-endian u16. */
@@ -363,7 +455,7 @@ export class Memory {
     const off = a - p.number * PAGE_SIZE;
     if (off <= PAGE_SIZE - 2) {
       p.view.setUint16(off, v, true);
-      if (p.code !== null) this.#touched(a, 2);
+      if (p.code !== null || p.blocks) this.#touched(a, 2);
       return;
     }
     this.#wpage(a + 1);
@@ -377,7 +469,7 @@ export class Memory {
     const off = a - p.number * PAGE_SIZE;
     if (off <= PAGE_SIZE - 4) {
       p.view.setUint32(off, v, true);
-      if (p.code !== null) this.#touched(a, 4);
+      if (p.code !== null || p.blocks) this.#touched(a, 4);
       return;
     }
     this.#wpage(a + 3);
@@ -392,7 +484,7 @@ export class Memory {
     if (off <= PAGE_SIZE - 8) {
       p.view.setUint32(off, lo, true);
       p.view.setUint32(off + 4, hi, true);
-      if (p.code !== null) this.#touched(a, 8);
+      if (p.code !== null || p.blocks) this.#touched(a, 8);
       return;
     }
     this.#wpage(a + 7);
@@ -420,10 +512,14 @@ export class Memory {
     this.#wpage(a + len - 1);
   }
 
-  /** Drop decoded instructions overlapping [a, a+len); notifies `onCodeWrite`. */
+  /**
+   * Drop decoded instructions and compiled blocks overlapping [a, a+len); notifies
+   * `onCodeWrite` of the dropped instructions.
+   */
   #touched(a: number, len: number): void {
     let stale: Insn[] | undefined;
-    for (let s = a - MAX_INSN + 1; s < a + len; s++) {
+    const end = a + len;
+    for (let s = a - MAX_INSN + 1; s < end; s++) {
       const p = this.page(s);
       if (p === undefined || p.code === null) continue;
       const off = s - p.number * PAGE_SIZE;
@@ -433,11 +529,147 @@ export class Memory {
         (stale ??= []).push(ins);
       }
     }
+    for (let pn = Math.floor(a / PAGE_SIZE); pn <= Math.floor((end - 1) / PAGE_SIZE); pn++) {
+      const p = this.page(pn * PAGE_SIZE);
+      const blocks = p?.blocks;
+      if (blocks === undefined || blocks === null) continue;
+      for (let k = blocks.length - 1; k >= 0; k--) {
+        const b = blocks[k]!;
+        if (!b.valid) {
+          blocks.splice(k, 1);
+          continue;
+        }
+        const r = b.ranges;
+        for (let j = 0; j < r.length; j += 2) {
+          if (r[j]! < end && r[j + 1]! > a) {
+            b.invalidate();
+            blocks.splice(k, 1);
+            break;
+          }
+        }
+      }
+    }
     if (stale !== undefined && this.onCodeWrite !== undefined) this.onCodeWrite(a, len, stale);
   }
 
-  /** Drop the whole decode cache (e.g. after the host changed code wholesale). */
+  /** Drop the whole decode cache and every compiled block (after wholesale code changes). */
   flushCode(): void {
-    for (const p of this.#pages.values()) p.code = null;
+    for (const p of this.#pages.values()) this.#dropCode(p);
   }
+}
+
+/**
+ * Guest accessors for compiled code (internal): a direct-mapped TLB probe inlined by V8 into the
+ * generated block functions, falling back to the permission-checked {@linkcode Memory} methods
+ * (which fault, invalidate decoded code and refill the TLBs).
+ */
+export interface FastAccess {
+  /** Read a byte. */
+  rd8(a: number): number;
+  /** Read a u16. */
+  rd16(a: number): number;
+  /** Read a u32. */
+  rd32(a: number): number;
+  /** Read a u64: low half returned, high half in `s.hi`. */
+  rd64(a: number): number;
+  /** Write a byte. */
+  wr8(a: number, v: number): void;
+  /** Write a u16. */
+  wr16(a: number, v: number): void;
+  /** Write a u32. */
+  wr32(a: number, v: number): void;
+  /** Write a u64 from halves. */
+  wr64(a: number, lo: number, hi: number): void;
+  /** High half of the last `rd64`. */
+  s: { hi: number };
+}
+
+/** Build the fast accessors of a memory (one set per memory; see {@linkcode FastAccess}). */
+export function fastAccess(mem: Memory): FastAccess {
+  const rt = mem.rtlb, wt = mem.wtlb;
+  const s = { hi: 0 };
+  return {
+    s,
+    rd8(a) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = rt[pn & FAST_MASK]!;
+      if (p.number === pn) return p.data[a - pn * PAGE_SIZE]!;
+      return mem.rd8(a);
+    },
+    rd16(a) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = rt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 2) return p.view.getUint16(o, true);
+      }
+      return mem.rd16(a);
+    },
+    rd32(a) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = rt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 4) return p.view.getUint32(o, true);
+      }
+      return mem.rd32(a);
+    },
+    rd64(a) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = rt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 8) {
+          s.hi = p.view.getUint32(o + 4, true);
+          return p.view.getUint32(o, true);
+        }
+      }
+      const lo = mem.rd64(a);
+      s.hi = mem.hi;
+      return lo;
+    },
+    wr8(a, v) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = wt[pn & FAST_MASK]!;
+      if (p.number === pn) p.data[a - pn * PAGE_SIZE] = v;
+      else mem.wr8(a, v & 0xff);
+    },
+    wr16(a, v) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = wt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 2) {
+          p.view.setUint16(o, v, true);
+          return;
+        }
+      }
+      mem.wr16(a, v & 0xffff);
+    },
+    wr32(a, v) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = wt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 4) {
+          p.view.setUint32(o, v, true);
+          return;
+        }
+      }
+      mem.wr32(a, v >>> 0);
+    },
+    wr64(a, lo, hi) {
+      const pn = Math.floor(a / PAGE_SIZE);
+      const p = wt[pn & FAST_MASK]!;
+      if (p.number === pn) {
+        const o = a - pn * PAGE_SIZE;
+        if (o <= PAGE_SIZE - 8) {
+          p.view.setUint32(o, lo, true);
+          p.view.setUint32(o + 4, hi, true);
+          return;
+        }
+      }
+      mem.wr64(a, lo >>> 0, hi >>> 0);
+    },
+  };
 }

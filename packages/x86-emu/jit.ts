@@ -1,0 +1,1266 @@
+/**
+ * The block compiler: hot straight-line traces of decoded records become JavaScript functions
+ * (`new Function` source per block, emulation.md §3 "B3"), so V8 compiles guest code to machine
+ * code.
+ *
+ * A trace starts at a hot address and follows fall-through, direct `jmp` and direct `call`
+ * (Xen's `jmp __x86_return_thunk` and retpolines included); a conditional branch becomes a side
+ * exit, or a loop when it jumps back to the trace start. The trace ends before anything the
+ * compiler leaves to the interpreter (serializing and I/O instructions, `rep` string ops,
+ * host-pinned records, unimplemented ones), so every instruction still has exactly the
+ * interpreter's semantics:
+ *
+ * - Registers stay in `Cpu.lo`/`Cpu.hi`; an instruction writes its registers only after its
+ *   last memory access, so at a fault the state is the one before the faulting instruction,
+ *   which the catch handler reports like the interpreter does (`rip` at the instruction).
+ * - Flags are lazy: an add/sub/cmp/logic/inc/dec keeps its operands in locals, and a following
+ *   `jcc`/`setcc`/`cmovcc` tests them directly (`cmp rax, rbx; jb` is `ah < bh || ...`). At an
+ *   exit the producer is stored as a descriptor (`Cpu.lop`, see `materializeFlags`), which the
+ *   CPU loop turns into exact flags before the interpreter or the host sees them.
+ * - Any other implemented instruction without control effects runs its interpreter handler
+ *   in place, with the flags materialized first.
+ * - A store that invalidates the running block (self-modifying code) ends it right after the
+ *   store. Blocks are registered on their pages; writes to them invalidate the block.
+ *
+ * @module
+ */
+
+import { Mnemonic as M } from "iced-x86";
+import { CpuFault } from "./faults.ts";
+import { fromLinear, hex, linearFromHalves } from "./address.ts";
+import {
+  type CodeBlock,
+  type FastAccess,
+  fastAccess,
+  type Memory,
+  PAGE_SIZE,
+  PERM_X,
+} from "./memory.ts";
+import {
+  decodeAt,
+  IMPL_YES,
+  type Insn,
+  type MemOperand,
+  NOP_MNEMONICS,
+  type Operand,
+  OPK_IMM,
+  OPK_MEM,
+  OPK_REG,
+  OPK_STRING,
+  RC_GPR,
+  RF_STATUS,
+} from "./decoder.ts";
+import {
+  LAZY_ADD,
+  LAZY_DEC,
+  LAZY_INC,
+  LAZY_LOGIC,
+  LAZY_RES,
+  LAZY_SUB,
+  materializeFlags,
+  mul64,
+  PRODUCT,
+} from "./alu.ts";
+import { PARITY } from "./flags.ts";
+import type { Cpu } from "./cpu.ts";
+
+/** Options of the block compiler. */
+export interface JitOptions {
+  /** Executions of an address in the interpreter before a block is compiled there (default 8). */
+  threshold?: number;
+  /** Longest trace in instructions (default 96). */
+  maxInstructions?: number;
+}
+
+/** A compiled block. */
+export class Block implements CodeBlock {
+  /** Cleared when a write overlaps the block. */
+  valid = true;
+  /** Canonical address of the first instruction. */
+  readonly start: number;
+  /** Most instructions one call retires without looping (the CPU loop checks its budget). */
+  readonly max: number;
+  /** Covered bytes, flattened [start, end) pairs. */
+  readonly ranges: number[];
+  /** The compiled function: runs the block, returns instructions retired. */
+  fn: (c: Cpu, budget: number) => number;
+  /** Successor cache of the CPU loop. */
+  s0: Block | null = null;
+  /** Second successor cache entry. */
+  s1: Block | null = null;
+  /** The record the block hangs off. */
+  readonly head: Insn | null;
+  /** Generated source (kept for diagnostics). */
+  readonly source: string;
+
+  /** @internal */
+  constructor(head: Insn | null, start: number, max: number, ranges: number[], source: string) {
+    this.head = head;
+    this.start = start;
+    this.max = max;
+    this.ranges = ranges;
+    this.source = source;
+    this.fn = () => 0;
+  }
+
+  /** Mark invalid and unlink from the decode cache. */
+  invalidate(): void {
+    this.valid = false;
+    if (this.head !== null && this.head.blk === this) this.head.blk = undefined;
+  }
+}
+
+/** Marks a record where no block can start (its instruction is left to the interpreter). */
+export const NO_BLOCK: Block = new Block(null, NaN, Infinity, [], "");
+
+/** Mnemonics compiled blocks never contain: the interpreter runs them between blocks. */
+const BARRIER = new Set<number>([
+  M.Cpuid,
+  M.Rdtsc,
+  M.Rdtscp,
+  M.Rdmsr,
+  M.Wrmsr,
+  M.Hlt,
+  M.Pause,
+  M.In,
+  M.Out,
+  M.Int3,
+  M.Ud2,
+  M.Iretq,
+  M.Lgdt,
+  M.Lidt,
+  M.Ltr,
+  M.Lldt,
+  M.Invlpg,
+  M.Wbinvd,
+  M.Wbnoinvd,
+  M.Invd,
+  M.Serialize,
+  M.Xsetbv,
+  M.Clts,
+  M.Jrcxz,
+  M.Jecxz,
+  M.Loop,
+  M.Loope,
+  M.Loopne,
+  M.Enter,
+]);
+
+/** Per-CPU state of the compiler. */
+export class Jit {
+  /** Interpreter executions before compiling. */
+  readonly threshold: number;
+  /** Longest trace. */
+  readonly maxInstructions: number;
+  /** Blocks compiled so far. */
+  compiled = 0;
+  readonly #helpers: Helpers;
+
+  /**
+   * @param mem Guest memory (its fast accessors are shared by all blocks).
+   * @param options Threshold and trace length.
+   */
+  constructor(mem: Memory, options: JitOptions = {}) {
+    this.threshold = options.threshold ?? 8;
+    this.maxInstructions = options.maxInstructions ?? 96;
+    this.#helpers = helpersFor(mem);
+  }
+
+  /**
+   * The block to run at canonical `a`, compiling one when the record there is hot; null when
+   * the interpreter must run the next instruction.
+   */
+  lookup(c: Cpu, a: number): Block | null {
+    const p = c.mem.page(a);
+    if (p === undefined || p.code === null) return null;
+    const rec = p.code[a - p.number * PAGE_SIZE];
+    if (rec === undefined || rec.pinned) return null;
+    const b = rec.blk as Block | undefined;
+    if (b !== undefined) return b;
+    const heat = (rec.heat ?? 0) + 1;
+    rec.heat = heat;
+    if (heat < this.threshold) return null;
+    const nb = compileTrace(c, rec, this.#helpers, this.maxInstructions);
+    rec.blk = nb;
+    if (nb !== NO_BLOCK) this.compiled++;
+    return nb;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by generated code
+
+interface Helpers extends FastAccess {
+  mem: Memory;
+  S: { hi: number };
+  lin: (lo: number, hi: number) => number;
+  mat: (c: Cpu) => void;
+  PAR: Uint8Array;
+  push64: (c: Cpu, lo: number, hi: number) => number;
+  rspAdd: (c: Cpu, n: number) => void;
+  gpf: (msg: string) => CpuFault;
+  segAdd: (base: number, off: number) => number;
+  mul64: typeof mul64;
+  P: Uint32Array;
+}
+
+const helperCache = new WeakMap<Memory, Helpers>();
+
+function helpersFor(mem: Memory): Helpers {
+  const cached = helperCache.get(mem);
+  if (cached !== undefined) return cached;
+  const fa = fastAccess(mem);
+  const lin = linearFromHalves;
+  const wr64 = fa.wr64;
+  const h: Helpers = {
+    ...fa,
+    S: fa.s,
+    mem,
+    lin,
+    mat: materializeFlags,
+    PAR: PARITY,
+    push64(c, lo, hi) {
+      const L = c.lo, H = c.hi;
+      let l = L[4]! - 8, hh = H[4]!;
+      if (l < 0) {
+        l += 4294967296;
+        hh = (hh - 1) >>> 0;
+      }
+      const a = lin(l, hh);
+      wr64(a, lo, hi);
+      L[4] = l;
+      H[4] = hh;
+      return a;
+    },
+    rspAdd(c, n) {
+      const l = c.lo[4]! + n;
+      if (l >= 4294967296) {
+        c.lo[4] = l - 4294967296;
+        c.hi[4] = c.hi[4]! + 1;
+      } else c.lo[4] = l;
+    },
+    gpf: (msg) => new CpuFault("GP", msg),
+    mul64,
+    P: PRODUCT,
+    segAdd(base, off) {
+      const a = base + off;
+      return a >= -0x800000000000 && a < 0x800000000000 ? a : NaN;
+    },
+  };
+  helperCache.set(mem, h);
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace selection
+
+interface TraceStep {
+  rec: Insn;
+  /** For a direct jmp/call followed by the trace: the next step is its target. */
+  follow: boolean;
+}
+
+function recordAt(c: Cpu, a: number): Insn | undefined {
+  const p = c.mem.page(a);
+  if (p === undefined || (p.perm & PERM_X) === 0) return undefined;
+  const r = p.code?.[a - p.number * PAGE_SIZE];
+  if (r !== undefined) return r;
+  try {
+    return decodeAt(c.mem, a, c.model.decoderOptions);
+  } catch (e) {
+    if (e instanceof CpuFault) return undefined;
+    throw e;
+  }
+}
+
+function gprOnly(i: Insn): boolean {
+  for (const o of i.ops) {
+    if (o.kind === OPK_REG && o.rc !== RC_GPR) return false;
+    if (o.kind === OPK_STRING) return false;
+  }
+  return i.mem === null || !i.mem.addr32;
+}
+
+/** Whether a record may appear in a block (natively compiled or through its handler). */
+function compilable(i: Insn): boolean {
+  if (i.pinned || i.impl !== IMPL_YES || i.code === 0) return false;
+  if (BARRIER.has(i.mnemonic)) return false;
+  if (i.rep || i.repne) {
+    // rep-prefixed string instructions loop and may stop half-way; F3 on other opcodes is part
+    // of the opcode (pause, endbr64, tzcnt...) or ignored.
+    if (i.ops.some((o) => o.kind === OPK_STRING)) return false;
+  }
+  if (i.ops.some((o) => o.kind === OPK_STRING)) return false;
+  if (i.mnemonic === M.Mov && !gprOnly(i)) {
+    // mov to/from control/debug registers serializes or is rare; segment moves are harmless.
+    return !i.ops.some((o) => o.kind === OPK_REG && (o.rc === 3 || o.rc === 4));
+  }
+  switch (i.flow) {
+    case 0: // Next
+      return true;
+    case 1: // UnconditionalBranch
+    case 2: // IndirectBranch
+    case 3: // ConditionalBranch
+    case 5: // Call
+    case 6: // IndirectCall
+      return gprOnly(i) && (i.mnemonic === M.Jmp || i.mnemonic === M.Call || i.cc !== 0);
+    case 4: // Return
+      return i.mnemonic === M.Ret;
+    default:
+      return false;
+  }
+}
+
+function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
+  const steps: TraceStep[] = [];
+  const seen = new Set<number>();
+  let rec: Insn | undefined = head;
+  while (rec !== undefined && steps.length < max && compilable(rec) && !seen.has(rec.ip)) {
+    seen.add(rec.ip);
+    const step: TraceStep = { rec, follow: false };
+    steps.push(step);
+    const f = rec.flow;
+    if (f === 0 || f === 3) {
+      if (f === 3 && Number.isNaN(rec.target)) break;
+      rec = recordAt(c, rec.next);
+      continue;
+    }
+    if ((f === 1 || f === 5) && !Number.isNaN(rec.target)) {
+      const t = rec.target;
+      if (t === head.ip || seen.has(t)) break;
+      const next = recordAt(c, t);
+      if (next === undefined || !compilable(next)) break;
+      step.follow = true;
+      rec = next;
+      continue;
+    }
+    break; // indirect branch, return
+  }
+  // The length limit may stop the trace right after a followed jmp/call: it exits there.
+  const last = steps[steps.length - 1];
+  if (last !== undefined) last.follow = false;
+  return steps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code generation
+
+/** Compile-time view of the flags. */
+type FlagState =
+  | { kind: "entry" } // as the CPU holds them (possibly a lazy descriptor from a previous block)
+  | { kind: "eager" } // in c.cf..c.of, descriptor cleared
+  | Producer;
+
+interface Producer {
+  kind: "lazy";
+  /** LAZY_* kind. */
+  op: number;
+  w: number;
+  /** Operand expressions (locals or literals). */
+  a: string;
+  ah: string;
+  b: string;
+  bh: string;
+  /** Result locals (add/logic/inc/dec). */
+  r: string;
+  rh: string;
+  /** Carry: ADD's computed carry, INC/DEC's preserved one (0/1 expression). */
+  cf: string;
+}
+
+const SIGN_MIN = ["", "0x80", "0x8000", "", "0x80000000"];
+
+function hexNum(n: number): string {
+  return n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`;
+}
+
+function signExt(x: string, w: number): string {
+  return w === 4 ? `(${x} | 0)` : w === 2 ? `((${x} << 16) >> 16)` : `((${x} << 24) >> 24)`;
+}
+
+function mask(w: number): string {
+  return w === 1 ? "0xff" : w === 2 ? "0xffff" : "0xffffffff";
+}
+
+class Gen {
+  readonly lines: string[] = [];
+  readonly decls = new Set<string>();
+  readonly fixups: string[] = []; // per instruction index: statements for the catch handler
+  readonly ips: number[] = [];
+  flags: FlagState = { kind: "entry" };
+  tmp = 0;
+  k = 0; // instruction index in the body
+  prodId = 0;
+  readonly head: number;
+  readonly loop: boolean;
+  readonly recs: Insn[] = [];
+
+  constructor(head: number, loop: boolean) {
+    this.head = head;
+    this.loop = loop;
+  }
+
+  t(): string {
+    return `t${this.tmp++}`;
+  }
+
+  emit(s: string): void {
+    this.lines.push(s);
+  }
+
+  /** Statements storing the current flag state into the CPU (descriptor or nothing). */
+  storeFlags(): string {
+    const f = this.flags;
+    if (f.kind !== "lazy") return "";
+    const op = (f.op << 4) | f.w;
+    switch (f.op) {
+      case LAZY_ADD:
+      case LAZY_SUB:
+        return f.w === 8
+          ? `c.lop = ${op}; c.la = ${f.a}; c.lah = ${f.ah}; c.lb = ${f.b}; c.lbh = ${f.bh};`
+          : `c.lop = ${op}; c.la = ${f.a}; c.lb = ${f.b};`;
+      case LAZY_LOGIC:
+        return f.w === 8
+          ? `c.lop = ${op}; c.la = ${f.r}; c.lah = ${f.rh};`
+          : `c.lop = ${op}; c.la = ${f.r};`;
+      case LAZY_RES:
+        return `c.lop = ${op}; c.la = ${f.r};${f.w === 8 ? ` c.lah = ${f.rh};` : ""}` +
+          ` c.lcf = ${f.cf}; c.lb = ${f.b};`;
+      default:
+        return f.w === 8
+          ? `c.lop = ${op}; c.la = ${f.a}; c.lah = ${f.ah}; c.lcf = ${f.cf};`
+          : `c.lop = ${op}; c.la = ${f.a}; c.lcf = ${f.cf};`;
+    }
+  }
+
+  /** Make c.cf..c.of exact (before a handler or an eager flag read). */
+  flush(): void {
+    const f = this.flags;
+    if (f.kind === "lazy") this.emit(`${this.storeFlags()} mat(c);`);
+    else if (f.kind === "entry") this.emit("if (c.lop !== 0) mat(c);");
+    this.flags = { kind: "eager" };
+  }
+
+  /** Record the fault fix-up of the instruction about to be emitted. */
+  begin(rec: Insn): void {
+    this.ips.push(rec.ip);
+    this.recs.push(rec);
+    this.fixups.push(this.storeFlags());
+    this.emit(`k = ${this.k};`);
+  }
+
+  /** Exit statements: store flags, set rip, return the count. */
+  exit(rip: string, count: number): string {
+    const n = this.loop ? `n + ${count}` : `${count}`;
+    return `{ ${this.storeFlags()} c.rip = ${rip}; return ${n}; }`;
+  }
+
+  /** Loop back edge (jump to the trace start). */
+  backEdge(count: number, max: number): string {
+    return `{ ${this.storeFlags()} n += ${count}; if (n + ${max} <= budget) continue; ` +
+      `c.rip = ${hexNum(this.head)}; return n; }`;
+  }
+
+  newProducer(op: number, w: number): Producer {
+    const id = this.prodId++;
+    const p: Producer = {
+      kind: "lazy",
+      op,
+      w,
+      a: `p${id}a`,
+      ah: `p${id}ah`,
+      b: `p${id}b`,
+      bh: `p${id}bh`,
+      r: `p${id}r`,
+      rh: `p${id}rh`,
+      cf: `p${id}c`,
+    };
+    for (const v of [p.a, p.ah, p.b, p.bh, p.r, p.rh, p.cf]) this.decls.add(v);
+    return p;
+  }
+
+  /** JS boolean expression for condition code `cc` (iced ConditionCode 1..16). */
+  cond(cc: number): string {
+    let f = this.flags;
+    if (f.kind === "entry") {
+      this.flush();
+      f = this.flags;
+    }
+    const neg = (cc & 1) === 0; // o=1/no=2, b=3/ae=4, e=5/ne=6, ...
+    const base = neg ? cc - 1 : cc;
+    let e: string;
+    if (f.kind === "eager") {
+      switch (base) {
+        case 1:
+          e = "c.of !== 0";
+          break;
+        case 3:
+          e = "c.cf !== 0";
+          break;
+        case 5:
+          e = "c.zf !== 0";
+          break;
+        case 7:
+          e = "(c.cf | c.zf) !== 0";
+          break;
+        case 9:
+          e = "c.sf !== 0";
+          break;
+        case 11:
+          e = "c.pf !== 0";
+          break;
+        case 13:
+          e = "c.sf !== c.of";
+          break;
+        default:
+          e = "(c.zf !== 0 || c.sf !== c.of)";
+      }
+    } else e = lazyCond(f as Producer, base);
+    return neg ? `(!(${e}))` : `(${e})`;
+  }
+}
+
+/** Condition `base` (odd: o b e be s p l le) of a lazy producer. */
+function lazyCond(p: Producer, base: number): string {
+  const w = p.w, sb = w * 8 - 1;
+  const { a, ah, b, bh, r, rh } = p;
+  if (p.op === LAZY_SUB) {
+    const w8 = w === 8;
+    const diff = `(${a} - ${b})`;
+    const hiDiff = `(${ah} - ${bh} - (${a} < ${b} ? 1 : 0))`;
+    switch (base) {
+      case 5:
+        return w8 ? `${a} === ${b} && ${ah} === ${bh}` : `${a} === ${b}`;
+      case 3:
+        return w8 ? `${ah} < ${bh} || (${ah} === ${bh} && ${a} < ${b})` : `${a} < ${b}`;
+      case 7:
+        return w8 ? `${ah} < ${bh} || (${ah} === ${bh} && ${a} <= ${b})` : `${a} <= ${b}`;
+      case 13:
+        return w8
+          ? `(${ah} | 0) < (${bh} | 0) || (${ah} === ${bh} && ${a} < ${b})`
+          : `${signExt(a, w)} < ${signExt(b, w)}`;
+      case 15:
+        return w8
+          ? `(${ah} | 0) < (${bh} | 0) || (${ah} === ${bh} && ${a} <= ${b})`
+          : `${signExt(a, w)} <= ${signExt(b, w)}`;
+      case 9:
+        return w8 ? `(${hiDiff} >>> 31) !== 0` : `((${diff} >>> ${sb}) & 1) !== 0`;
+      case 11:
+        return `PAR[${diff} & 0xff] !== 0`;
+      default: // 1: overflow
+        return w8
+          ? `(((${ah} ^ ${bh}) & (${ah} ^ ${hiDiff})) >>> 31) !== 0`
+          : `((((${a} ^ ${b}) & (${a} ^ ${diff})) >>> ${sb}) & 1) !== 0`;
+    }
+  }
+  const zero = w === 8 ? `(${r} | ${rh}) === 0` : `${r} === 0`;
+  const sign = w === 8 ? `(${rh} >>> 31) !== 0` : `((${r} >>> ${sb}) & 1) !== 0`;
+  let carry: string, over: string;
+  switch (p.op) {
+    case LAZY_LOGIC:
+      carry = "false";
+      over = "false";
+      break;
+    case LAZY_RES:
+      carry = `${p.cf} !== 0`;
+      over = `${p.b} !== 0`;
+      break;
+    case LAZY_ADD:
+      carry = `${p.cf} !== 0`;
+      over = w === 8
+        ? `(((${ah} ^ ${rh}) & (${bh} ^ ${rh})) >>> 31) !== 0`
+        : `((((${a} ^ ${r}) & (${b} ^ ${r})) >>> ${sb}) & 1) !== 0`;
+      break;
+    case LAZY_INC:
+      carry = `${p.cf} !== 0`;
+      over = w === 8 ? `${rh} === 0x80000000 && ${r} === 0` : `${r} === ${SIGN_MIN[w]}`;
+      break;
+    default: // DEC
+      carry = `${p.cf} !== 0`;
+      over = w === 8 ? `${ah} === 0x80000000 && ${a} === 0` : `${a} === ${SIGN_MIN[w]}`;
+  }
+  switch (base) {
+    case 5:
+      return zero;
+    case 3:
+      return carry;
+    case 7:
+      return `${carry} || ${zero}`;
+    case 9:
+      return sign;
+    case 11:
+      return `PAR[${r} & 0xff] !== 0`;
+    case 13:
+      return p.op === LAZY_LOGIC ? sign : `(${sign}) !== (${over})`;
+    case 15:
+      return p.op === LAZY_LOGIC ? `${zero} || ${sign}` : `${zero} || (${sign}) !== (${over})`;
+    default:
+      return over;
+  }
+}
+
+// Operand access ------------------------------------------------------------------------------
+
+function eaExpr(m: MemOperand): string {
+  let e: string;
+  if (m.ripRel || (m.base < 0 && m.index < 0)) {
+    const a = linearFromHalves(m.dispLo, m.dispHi);
+    e = Number.isNaN(a) ? "NaN" : hexNum(a);
+  } else {
+    // Displacement as a signed number when it fits 32 bits (the common case).
+    const small = (m.dispHi === 0 && m.dispLo < 0x80000000) ||
+      (m.dispHi === 0xffffffff && m.dispLo >= 0x80000000);
+    const d = small ? (m.dispLo | 0) : m.dispLo;
+    const lo: string[] = [], hi: string[] = [];
+    if (m.base >= 0) {
+      lo.push(`L[${m.base}]`);
+      hi.push(`H[${m.base}]`);
+    }
+    if (m.index >= 0) {
+      lo.push(m.scale === 1 ? `L[${m.index}]` : `L[${m.index}] * ${m.scale}`);
+      hi.push(m.scale === 1 ? `H[${m.index}]` : `H[${m.index}] * ${m.scale}`);
+    }
+    if (d !== 0) lo.push(hexNum(d));
+    if (!small && m.dispHi !== 0) hi.push(hexNum(m.dispHi));
+    e = `lin(${lo.join(" + ")}, ${hi.join(" + ")})`;
+  }
+  if (m.seg === 4) return `segAdd(c.fsBase, ${e})`;
+  if (m.seg === 5) return `segAdd(c.gsBase, ${e})`;
+  return e;
+}
+
+/** Read a GPR at width w: [lo, hi] expressions. */
+function regRead(o: Operand, w: number): [string, string] {
+  const r = o.reg;
+  switch (w) {
+    case 8:
+      return [`L[${r}]`, `H[${r}]`];
+    case 4:
+      return [`L[${r}]`, "0"];
+    case 2:
+      return [`(L[${r}] & 0xffff)`, "0"];
+    default:
+      return [o.high ? `((L[${r}] >>> 8) & 0xff)` : `(L[${r}] & 0xff)`, "0"];
+  }
+}
+
+/** Statements writing a GPR at width w from [lo, hi] expressions. */
+function regWrite(o: Operand, w: number, lo: string, hi: string): string {
+  const r = o.reg;
+  switch (w) {
+    case 8:
+      return `L[${r}] = ${lo}; H[${r}] = ${hi};`;
+    case 4:
+      return `L[${r}] = ${lo}; H[${r}] = 0;`;
+    case 2:
+      return `L[${r}] = (L[${r}] & 0xffff0000) | ((${lo}) & 0xffff);`;
+    default:
+      return o.high
+        ? `L[${r}] = (L[${r}] & 0xffff00ff) | (((${lo}) & 0xff) << 8);`
+        : `L[${r}] = (L[${r}] & 0xffffff00) | ((${lo}) & 0xff);`;
+  }
+}
+
+function immRead(o: Operand, w: number): [string, string] {
+  if (w === 8) return [hexNum(o.immLo >>> 0), hexNum(o.immHi >>> 0)];
+  const v = w === 4 ? o.immLo >>> 0 : o.immLo & (w === 2 ? 0xffff : 0xff);
+  return [hexNum(v), "0"];
+}
+
+function rdFn(w: number): string {
+  return w === 8 ? "rd64" : w === 4 ? "rd32" : w === 2 ? "rd16" : "rd8";
+}
+
+/** Read operand `o` (GPR, memory at `ea`, immediate) into locals; returns [lo, hi]. */
+function readOp(g: Gen, o: Operand, w: number, ea: string): [string, string] {
+  if (o.kind === OPK_IMM) return immRead(o, w);
+  if (o.kind === OPK_REG) {
+    const [lo, hi] = regRead(o, w);
+    const v = g.t();
+    if (w === 8) {
+      g.emit(`const ${v} = ${lo}, ${v}h = ${hi};`);
+      return [v, `${v}h`];
+    }
+    g.emit(`const ${v} = ${lo};`);
+    return [v, "0"];
+  }
+  const v = g.t();
+  if (w === 8) {
+    g.emit(`const ${v} = rd64(${ea}), ${v}h = S.hi;`);
+    return [v, `${v}h`];
+  }
+  g.emit(`const ${v} = ${rdFn(w)}(${ea});`);
+  return [v, "0"];
+}
+
+function memWrite(w: number, ea: string, lo: string, hi: string): string {
+  switch (w) {
+    case 8:
+      return `wr64(${ea}, ${lo}, ${hi});`;
+    case 4:
+      return `wr32(${ea}, ${lo});`;
+    case 2:
+      return `wr16(${ea}, ${lo});`;
+    default:
+      return `wr8(${ea}, ${lo});`;
+  }
+}
+
+function isGpr(o: Operand | undefined): o is Operand {
+  return o !== undefined && o.kind === OPK_REG && o.rc === RC_GPR;
+}
+
+function isRm(o: Operand | undefined): o is Operand {
+  return o !== undefined && ((o.kind === OPK_REG && o.rc === RC_GPR) || o.kind === OPK_MEM);
+}
+
+function isRmi(o: Operand | undefined): o is Operand {
+  return o !== undefined && (o.kind === OPK_IMM || isRm(o));
+}
+
+// Instruction emitters ------------------------------------------------------------------------
+
+/** Emit the body of one instruction natively. Returns false to fall back to its handler. */
+function emitNative(g: Gen, i: Insn): boolean | "store" {
+  const [d, s] = i.ops;
+  const m = i.mnemonic;
+  const hasMem = i.mem !== null;
+  const ea = hasMem ? "ea" : "";
+  if (hasMem && i.mem!.addr32) return false;
+  const setupEa = () => {
+    if (hasMem) g.emit(`const ea = ${eaExpr(i.mem!)};`);
+  };
+  if (NOP_MNEMONICS.has(m)) return true;
+  switch (m) {
+    case M.Mov: {
+      if (!isRm(d) || !isRmi(s)) return false;
+      const w = d.w;
+      setupEa();
+      const [lo, hi] = s.kind === OPK_MEM
+        ? readOp(g, s, w, ea)
+        : s.kind === OPK_IMM
+        ? immRead(s, w)
+        : readOp(g, s, w, ea);
+      if (d.kind === OPK_MEM) {
+        g.emit(memWrite(w, ea, lo, hi));
+        return "store";
+      }
+      g.emit(regWrite(d, w, lo, hi));
+      return true;
+    }
+    case M.Movzx:
+    case M.Movsx:
+    case M.Movsxd: {
+      if (!isGpr(d) || !isRm(s)) return false;
+      const w = d.w, ws = s.w;
+      setupEa();
+      const [v] = readOp(g, s, ws, ea);
+      if (m === M.Movzx || ws === w) {
+        g.emit(regWrite(d, w, v, "0"));
+        return true;
+      }
+      const x = g.t();
+      g.emit(`const ${x} = ${signExt(v, ws)};`);
+      if (w === 8) g.emit(regWrite(d, 8, `${x} >>> 0`, `${x} < 0 ? 0xffffffff : 0`));
+      else g.emit(regWrite(d, w, w === 4 ? `${x} >>> 0` : `${x} & ${mask(w)}`, "0"));
+      return true;
+    }
+    case M.Lea: {
+      if (!isGpr(d) || !hasMem || i.mem!.seg !== 0) return false;
+      const mm = i.mem!;
+      const w = d.w;
+      if (mm.ripRel) {
+        if (w === 8) g.emit(regWrite(d, 8, hexNum(mm.dispLo), hexNum(mm.dispHi)));
+        else g.emit(regWrite(d, w, hexNum(w === 4 ? mm.dispLo : mm.dispLo & 0xffff), "0"));
+        return true;
+      }
+      const lo: string[] = [], hi: string[] = [];
+      if (mm.base >= 0) {
+        lo.push(`L[${mm.base}]`);
+        hi.push(`H[${mm.base}]`);
+      }
+      if (mm.index >= 0) {
+        lo.push(mm.scale === 1 ? `L[${mm.index}]` : `L[${mm.index}] * ${mm.scale}`);
+        hi.push(mm.scale === 1 ? `H[${mm.index}]` : `H[${mm.index}] * ${mm.scale}`);
+      }
+      if (mm.dispLo !== 0) lo.push(hexNum(mm.dispLo));
+      if (mm.dispHi !== 0) hi.push(hexNum(mm.dispHi));
+      if (lo.length === 0) lo.push("0");
+      if (hi.length === 0) hi.push("0");
+      const x = g.t();
+      g.emit(`const ${x} = ${lo.join(" + ")};`);
+      if (w === 8) {
+        g.emit(`const ${x}l = ${x} % 4294967296;`);
+        g.emit(
+          regWrite(d, 8, `${x}l`, `(${hi.join(" + ")} + (${x} - ${x}l) / 4294967296) % 4294967296`),
+        );
+      } else g.emit(regWrite(d, w, w === 4 ? `${x} % 4294967296` : `${x} & 0xffff`, "0"));
+      return true;
+    }
+    case M.Add:
+    case M.Sub:
+    case M.Cmp:
+    case M.And:
+    case M.Or:
+    case M.Xor:
+    case M.Test: {
+      if (!isRm(d) || !isRmi(s) || i.ops.length !== 2) return false;
+      const w = d.w;
+      setupEa();
+      const [bl, bh] = readOp(g, s, w, ea);
+      const [al, ah] = readOp(g, d, w, ea);
+      const logic = m === M.And || m === M.Or || m === M.Xor || m === M.Test;
+      const store = m !== M.Cmp && m !== M.Test;
+      if (logic) {
+        const p = g.newProducer(LAZY_LOGIC, w);
+        const op = m === M.Or ? "|" : m === M.Xor ? "^" : "&";
+        // xor r, r: the result is 0 whatever the register held.
+        if (m === M.Xor && isGpr(d) && isGpr(s) && d.reg === s.reg && d.high === s.high) {
+          g.emit(`${p.r} = 0;${w === 8 ? ` ${p.rh} = 0;` : ""}`);
+        } else {
+          g.emit(`${p.r} = (${al} ${op} ${bl}) >>> 0;`);
+          if (w === 8) g.emit(`${p.rh} = (${ah} ${op} ${bh}) >>> 0;`);
+        }
+        if (w !== 8) p.rh = "0";
+        if (store) {
+          if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+          else g.emit(regWrite(d, w, p.r, p.rh));
+        }
+        g.flags = p;
+        return store && d.kind === OPK_MEM ? "store" : true;
+      }
+      const p = g.newProducer(m === M.Add ? LAZY_ADD : LAZY_SUB, w);
+      g.emit(
+        `${p.a} = ${al}; ${p.b} = ${bl};${w === 8 ? ` ${p.ah} = ${ah}; ${p.bh} = ${bh};` : ""}`,
+      );
+      if (w !== 8) {
+        p.ah = "0";
+        p.bh = "0";
+      }
+      if (m === M.Add) {
+        if (w === 8) {
+          const x = g.t();
+          g.emit(`const ${x} = ${al} + ${bl}; ${p.r} = ${x} >>> 0;`);
+          g.emit(`const ${x}h = ${ah} + ${bh} + (${x} > 0xffffffff ? 1 : 0);`);
+          g.emit(`${p.rh} = ${x}h >>> 0; ${p.cf} = ${x}h > 0xffffffff ? 1 : 0;`);
+        } else {
+          const x = g.t();
+          g.emit(`const ${x} = ${al} + ${bl};`);
+          g.emit(
+            `${p.r} = ${w === 4 ? `${x} >>> 0` : `${x} & ${mask(w)}`}; ${p.cf} = ${x} > ${
+              mask(w)
+            } ? 1 : 0;`,
+          );
+          p.rh = "0";
+        }
+      } else if (store) {
+        if (w === 8) {
+          const x = g.t();
+          g.emit(`const ${x} = ${al} - ${bl}; ${p.r} = ${x} >>> 0;`);
+          g.emit(`${p.rh} = (${ah} - ${bh} - (${x} < 0 ? 1 : 0)) >>> 0;`);
+        } else {
+          g.emit(`${p.r} = (${al} - ${bl}) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
+          p.rh = "0";
+        }
+      }
+      if (store) {
+        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+        else g.emit(regWrite(d, w, p.r, p.rh));
+      }
+      g.flags = p;
+      return store && d.kind === OPK_MEM ? "store" : true;
+    }
+    case M.Inc:
+    case M.Dec:
+    case M.Neg:
+    case M.Not: {
+      if (!isRm(d) || i.ops.length !== 1) return false;
+      const w = d.w;
+      setupEa();
+      const [al, ah] = readOp(g, d, w, ea);
+      if (m === M.Not) {
+        const x = g.t();
+        g.emit(`const ${x} = ~${al} ${w === 4 || w === 8 ? ">>> 0" : `& ${mask(w)}`};`);
+        const hi = w === 8 ? `~${ah} >>> 0` : "0";
+        if (d.kind === OPK_MEM) {
+          g.emit(memWrite(w, ea, x, hi));
+          return "store";
+        }
+        g.emit(regWrite(d, w, x, hi));
+        return true;
+      }
+      if (m === M.Neg) {
+        const p = g.newProducer(LAZY_SUB, w);
+        g.emit(`${p.a} = 0; ${p.b} = ${al};${w === 8 ? ` ${p.ah} = 0; ${p.bh} = ${ah};` : ""}`);
+        if (w !== 8) {
+          p.ah = "0";
+          p.bh = "0";
+        }
+        const x = g.t();
+        if (w === 8) {
+          g.emit(`const ${x} = (0 - ${al}) >>> 0;`);
+          g.emit(`const ${x}h = (0 - ${ah} - (${al} !== 0 ? 1 : 0)) >>> 0;`);
+        } else g.emit(`const ${x} = (0 - ${al}) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
+        const hi = w === 8 ? `${x}h` : "0";
+        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, x, hi));
+        else g.emit(regWrite(d, w, x, hi));
+        g.flags = p;
+        return d.kind === OPK_MEM ? "store" : true;
+      }
+      // inc/dec keep CF: capture it from the current state first.
+      const cfExpr = g.cond(3);
+      const p = g.newProducer(m === M.Inc ? LAZY_INC : LAZY_DEC, w);
+      g.emit(`${p.cf} = ${cfExpr} ? 1 : 0; ${p.a} = ${al};${w === 8 ? ` ${p.ah} = ${ah};` : ""}`);
+      if (w !== 8) p.ah = "0";
+      const op = m === M.Inc ? "+" : "-";
+      if (w === 8) {
+        const x = g.t();
+        g.emit(`const ${x} = ${al} ${op} 1; ${p.r} = ${x} >>> 0;`);
+        g.emit(
+          `${p.rh} = (${ah} ${op} (${x} ${m === M.Inc ? "> 0xffffffff" : "< 0"} ? 1 : 0)) >>> 0;`,
+        );
+      } else {
+        g.emit(`${p.r} = (${al} ${op} 1) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
+        p.rh = "0";
+      }
+      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+      else g.emit(regWrite(d, w, p.r, p.rh));
+      g.flags = p;
+      return d.kind === OPK_MEM ? "store" : true;
+    }
+    case M.Push: {
+      if (!isRmi(d) || (d.kind !== OPK_IMM && d.w !== 8) || i.bytes[0] === 0x66) return false;
+      setupEa();
+      const [lo, hi] = readOp(g, d, 8, ea);
+      g.emit(`push64(c, ${lo}, ${hi});`);
+      return "store";
+    }
+    case M.Pop: {
+      if (!isGpr(d) || d.w !== 8) return false;
+      g.emit("{ const sl = lin(L[4], H[4]); const v = rd64(sl), vh = S.hi; rspAdd(c, 8);");
+      g.emit(`${regWrite(d, 8, "v", "vh")} }`);
+      return true;
+    }
+    case M.Setb:
+    case M.Setae:
+    case M.Sete:
+    case M.Setne:
+    case M.Setbe:
+    case M.Seta:
+    case M.Sets:
+    case M.Setns:
+    case M.Setp:
+    case M.Setnp:
+    case M.Setl:
+    case M.Setge:
+    case M.Setle:
+    case M.Setg:
+    case M.Seto:
+    case M.Setno: {
+      if (!isRm(d) || i.cc === 0) return false;
+      setupEa();
+      const v = `(${g.cond(i.cc)} ? 1 : 0)`;
+      if (d.kind === OPK_MEM) {
+        g.emit(memWrite(1, ea, v, "0"));
+        return "store";
+      }
+      g.emit(regWrite(d, 1, v, "0"));
+      return true;
+    }
+    case M.Cdqe:
+      g.emit("H[0] = (L[0] | 0) < 0 ? 0xffffffff : 0;");
+      return true;
+    case M.Cqo:
+      g.emit("{ const v = (H[0] | 0) < 0 ? 0xffffffff : 0; L[2] = v; H[2] = v; }");
+      return true;
+    case M.Cdq:
+      g.emit("L[2] = (L[0] | 0) < 0 ? 0xffffffff : 0; H[2] = 0;");
+      return true;
+    case M.Xchg: {
+      if (!isGpr(d) || !isGpr(s) || d.w < 4) return false;
+      const w = d.w;
+      const [al, ah] = readOp(g, d, w, "");
+      const [bl, bh] = readOp(g, s, w, "");
+      g.emit(regWrite(d, w, bl, bh));
+      g.emit(regWrite(s, w, al, ah));
+      return true;
+    }
+    case M.Imul: {
+      // Two- and three-operand forms; the one-operand ones go through the handler.
+      if (i.ops.length < 2 || !isGpr(d) || d.w < 4) return false;
+      const src = i.ops.length === 3 ? i.ops[1]! : s!;
+      const mul = i.ops.length === 3 ? i.ops[2]! : d;
+      if (!isRm(src) || !isRmi(mul)) return false;
+      const w = d.w;
+      setupEa();
+      const [b, bh] = readOp(g, src, w, ea);
+      const [a, ah] = readOp(g, mul, w, ea);
+      const p = g.newProducer(LAZY_RES, w);
+      if (w === 4) {
+        const x = g.t();
+        g.emit(`const ${x} = (${a} | 0) * (${b} | 0); ${p.r} = Math.imul(${a}, ${b}) >>> 0;`);
+        g.emit(`${p.cf} = ${x} < -2147483648 || ${x} >= 2147483648 ? 1 : 0; ${p.b} = ${p.cf};`);
+        p.rh = "0";
+      } else {
+        g.emit(`mul64(${a}, ${ah}, ${b}, ${bh}, true); ${p.r} = P[0]; ${p.rh} = P[1];`);
+        g.emit(`{ const x = (${p.rh} | 0) < 0 ? 0xffffffff : 0;`);
+        g.emit(`${p.cf} = P[2] !== x || P[3] !== x ? 1 : 0; ${p.b} = ${p.cf}; }`);
+      }
+      g.emit(regWrite(d, w, p.r, p.rh));
+      g.flags = p;
+      return true;
+    }
+    case M.Shl:
+    case M.Sal:
+    case M.Shr:
+    case M.Sar: {
+      if (!isRm(d) || s === undefined || s.kind !== OPK_IMM || i.ops.length !== 2) return false;
+      const w = d.w;
+      const cnt = s.immLo & (w === 8 ? 63 : 31);
+      if (cnt === 0) return false; // flags unchanged: the handler does it
+      setupEa();
+      const [a, ah] = readOp(g, d, w, ea);
+      const p = g.newProducer(LAZY_RES, w);
+      emitShift(g, p, m === M.Shr ? 1 : m === M.Sar ? 2 : 0, w, a, ah, cnt);
+      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+      else g.emit(regWrite(d, w, p.r, p.rh));
+      g.flags = p;
+      return d.kind === OPK_MEM ? "store" : true;
+    }
+    case M.Cmova:
+    case M.Cmovae:
+    case M.Cmovb:
+    case M.Cmovbe:
+    case M.Cmove:
+    case M.Cmovne:
+    case M.Cmovg:
+    case M.Cmovge:
+    case M.Cmovl:
+    case M.Cmovle:
+    case M.Cmovs:
+    case M.Cmovns:
+    case M.Cmovo:
+    case M.Cmovno:
+    case M.Cmovp:
+    case M.Cmovnp: {
+      if (!isGpr(d) || !isRm(s) || i.cc === 0) return false;
+      const w = d.w;
+      setupEa();
+      const [lo, hi] = readOp(g, s, w, ea); // the source is read (and may fault) either way
+      g.emit(`if ${g.cond(i.cc)} { ${regWrite(d, w, lo, hi)} }`);
+      if (w === 4) g.emit(`else H[${d.reg}] = 0;`);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Shift by a constant count (1..63) with the exact results and flags of `alu.ts`'s `shift`
+ * (kind 0 shl, 1 shr, 2 sar): sets the producer's r/rh, cf and of (in `b`).
+ */
+function emitShift(g: Gen, p: Producer, kind: number, w: number, a: string, ah: string, n: number) {
+  const e = (s: string) => g.emit(s);
+  if (w === 8) {
+    if (kind === 0) {
+      if (n < 32) {
+        e(`${p.rh} = ((${ah} << ${n}) | (${a} >>> ${
+          32 - n
+        })) >>> 0; ${p.r} = (${a} << ${n}) >>> 0;`);
+        e(`${p.cf} = (${ah} >>> ${32 - n}) & 1;`);
+      } else if (n === 32) e(`${p.rh} = ${a}; ${p.r} = 0; ${p.cf} = ${ah} & 1;`);
+      else {
+        e(`${p.rh} = (${a} << ${n - 32}) >>> 0; ${p.r} = 0; ${p.cf} = (${a} >>> ${64 - n}) & 1;`);
+      }
+      e(`${p.b} = (${p.rh} >>> 31) ^ ${p.cf};`);
+      return;
+    }
+    const sar = kind === 2;
+    const fill = sar ? `((${ah} | 0) >> 31) >>> 0` : "0";
+    if (n < 32) {
+      e(`${p.r} = ((${a} >>> ${n}) | (${ah} << ${32 - n})) >>> 0;`);
+      e(`${p.rh} = ${sar ? `((${ah} | 0) >> ${n}) >>> 0` : `${ah} >>> ${n}`};`);
+      e(`${p.cf} = (${a} >>> ${n - 1}) & 1;`);
+    } else if (n === 32) e(`${p.r} = ${ah}; ${p.rh} = ${fill}; ${p.cf} = ${a} >>> 31;`);
+    else {
+      e(`${p.r} = ${sar ? `((${ah} | 0) >> ${n - 32}) >>> 0` : `${ah} >>> ${n - 32}`};`);
+      e(`${p.rh} = ${fill}; ${p.cf} = (${ah} >>> ${n - 33}) & 1;`);
+    }
+    e(`${p.b} = ${sar ? "0" : `((${ah} ^ ${p.rh}) >>> 31) & 1`};`);
+    return;
+  }
+  const bits = w * 8, sb = bits - 1;
+  p.rh = "0";
+  if (kind === 0) {
+    if (w === 4) e(`${p.r} = (${a} << ${n}) >>> 0; ${p.cf} = (${a} >>> ${32 - n}) & 1;`);
+    else {
+      e(`{ const v = ${a} * ${2 ** n}; ${p.r} = v % ${2 ** bits};`);
+      e(`${p.cf} = Math.floor(v / ${2 ** bits}) & 1; }`);
+    }
+    e(`${p.b} = ((${p.r} >>> ${sb}) & 1) ^ ${p.cf};`);
+  } else if (kind === 1) {
+    e(`${p.r} = ${n >= bits ? "0" : `${a} >>> ${n}`};`);
+    e(`${p.cf} = ${n > bits ? "0" : `(${a} >>> ${n - 1}) & 1`};`);
+    e(`${p.b} = ((${a} ^ ${p.r}) >>> ${sb}) & 1;`);
+  } else {
+    const sa = signExt(a, w);
+    e(`${p.r} = (${sa} >> ${Math.min(n, 31)}) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
+    e(`${p.cf} = (${sa} >> ${Math.min(n - 1, 31)}) & 1; ${p.b} = 0;`);
+  }
+}
+
+/** Statements running a record's interpreter handler in place. */
+function emitHandler(g: Gen, i: Insn, idx: number): void {
+  const fr = (i.fr ?? RF_STATUS) & RF_STATUS;
+  const fw = (i.fw ?? RF_STATUS) & RF_STATUS;
+  if (fr !== 0 || (fw !== 0 && fw !== RF_STATUS) || (fw !== 0 && g.flags.kind === "entry")) {
+    g.flush();
+  } else if (fw === RF_STATUS && g.flags.kind === "lazy") {
+    // The handler overwrites every status flag: the producer need not be stored. (A fault in
+    // the handler restores it through the catch fix-up.)
+    g.emit("c.lop = 0;");
+    g.flags = { kind: "eager" };
+  }
+  // Flags untouched (fw 0): the current state stays as it is, lazy or not.
+  if (fw !== 0) g.flags = { kind: "eager" };
+  g.emit(`X[${idx}](c, R[${idx}]);`);
+}
+
+/** Emit a control-transfer record (last of a trace or followed). */
+function emitBranch(
+  g: Gen,
+  i: Insn,
+  follow: boolean,
+  count: number,
+  max: number,
+): void {
+  const m = i.mnemonic;
+  const d = i.ops[0];
+  const direct = !Number.isNaN(i.target);
+  const target = direct ? hexNum(i.target) : "";
+  const next = hexNum(i.next);
+  const ret = i.next;
+  if (m === M.Call) {
+    let t = target;
+    if (!direct) {
+      if (!isRm(d) || d.w !== 8) throw new Error("uncompilable call");
+      if (i.mem !== null) g.emit(`const ea = ${eaExpr(i.mem)};`);
+      const [lo, hi] = readOp(g, d, 8, "ea");
+      g.emit(
+        `const tg = lin(${lo}, ${hi}); if (tg !== tg) throw gpf("Non-canonical call target");`,
+      );
+      t = "tg";
+    }
+    g.emit(
+      `{ const sl = push64(c, ${hexNum(ret >>> 0)}, ${
+        hexNum(Math.floor(ret / 4294967296) >>> 0)
+      });`,
+    );
+    g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, sl); }`);
+    g.emit(`if (!B.valid) ${g.exit(t, count)}`);
+    if (!follow) g.emit(g.exit(t, count));
+    return;
+  }
+  if (m === M.Jmp) {
+    if (direct) {
+      if (i.target === g.head && g.loop) g.emit(g.backEdge(count, max));
+      else if (!follow) g.emit(g.exit(target, count));
+      return;
+    }
+    if (!isRm(d) || d.w !== 8) throw new Error("uncompilable jmp");
+    if (i.mem !== null) g.emit(`const ea = ${eaExpr(i.mem)};`);
+    const [lo, hi] = readOp(g, d, 8, "ea");
+    g.emit(`const tg = lin(${lo}, ${hi}); if (tg !== tg) throw gpf("Non-canonical jump target");`);
+    g.emit(g.exit("tg", count));
+    return;
+  }
+  if (m === M.Ret) {
+    const extra = i.ops.length > 0 ? i.ops[0]!.immLo & 0xffff : 0;
+    g.emit("const sl = lin(L[4], H[4]); const rl = rd64(sl), rh = S.hi; const tg = lin(rl, rh);");
+    g.emit('if (tg !== tg) throw gpf("Non-canonical return address");');
+    g.emit(`rspAdd(c, ${8 + extra}); c.calls.onReturn(sl, tg);`);
+    g.emit(g.exit("tg", count));
+    return;
+  }
+  // Conditional branch: exit (or loop) when taken, fall through otherwise.
+  const cond = g.cond(i.cc);
+  if (i.target === g.head && g.loop) g.emit(`if ${cond} ${g.backEdge(count, max)}`);
+  else g.emit(`if ${cond} ${g.exit(target, count)}`);
+  if (!follow) g.emit(g.exit(next, count));
+}
+
+/** Compile the trace at `head`; NO_BLOCK when its first instruction cannot start a block. */
+export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Block {
+  const steps = selectTrace(c, head, maxLen);
+  if (steps.length === 0) return NO_BLOCK;
+  const loop = steps.some((s) =>
+    (s.rec.flow === 1 || s.rec.flow === 3) && s.rec.target === head.ip
+  );
+  const g = new Gen(head.ip, loop);
+  const X: ((c: Cpu, i: Insn) => void)[] = [];
+  const R: Insn[] = [];
+  const max = steps.length;
+  for (let idx = 0; idx < steps.length; idx++) {
+    const { rec, follow } = steps[idx]!;
+    const last = idx === steps.length - 1;
+    g.begin(rec);
+    g.k++;
+    g.emit("{");
+    const count = idx + 1;
+    if (rec.flow !== 0) {
+      emitBranch(g, rec, follow || !last ? true : false, count, max);
+      if (!last && rec.flow !== 3 && !follow) break;
+    } else {
+      const r = emitNative(g, rec);
+      if (r === false) {
+        X.push(rec.exec);
+        R.push(rec);
+        emitHandler(g, rec, X.length - 1);
+        g.emit(`if (!B.valid) ${g.exit(hexNum(rec.next), count)}`);
+      } else if (r === "store") g.emit(`if (!B.valid) ${g.exit(hexNum(rec.next), count)}`);
+      if (last) g.emit(g.exit(hexNum(rec.next), count));
+    }
+    g.emit("}");
+  }
+  // Catch: report the state before the faulting instruction.
+  const cases = g.fixups.map((f, k) => (f === "" ? "" : `case ${k}: ${f} break;`)).join(" ");
+  const ipList = g.ips.map(hexNum).join(", ");
+  const body = g.lines.join("\n");
+  const decls = [...g.decls];
+  const src = [
+    `const { rd8, rd16, rd32, rd64, wr8, wr16, wr32, wr64, S, lin, mat, PAR, push64, rspAdd,` +
+    ` gpf, segAdd, mul64, P } = h;`,
+    `const IPS = [${ipList}];`,
+    `return function block(c, budget) {`,
+    `const L = c.lo, H = c.hi;`,
+    `let k = 0${loop ? ", n = 0" : ""};`,
+    decls.length > 0 ? `let ${decls.map((d) => `${d} = 0`).join(", ")};` : "",
+    `try {`,
+    loop ? "for (;;) {" : "",
+    body,
+    loop ? "}" : 'throw new Error("block fell through");',
+    `} catch (e) {`,
+    cases !== "" ? `switch (k) { ${cases} }` : "",
+    `c.rip = IPS[k]; c.jn = ${loop ? "n + " : ""}k; throw e;`,
+    `}`,
+    `};`,
+  ].join("\n");
+  const ranges: number[] = [];
+  for (const { rec } of steps) {
+    const n = ranges.length;
+    if (n > 0 && ranges[n - 1] === rec.ip) ranges[n - 1] = rec.next;
+    else ranges.push(rec.ip, rec.next);
+  }
+  const block = new Block(head, head.ip, max, ranges, src);
+  let factory: (h: Helpers, X: unknown[], R: Insn[], B: Block) => Block["fn"];
+  try {
+    factory = new Function("h", "X", "R", "B", src) as typeof factory;
+  } catch (e) {
+    throw new Error(`Block compiler produced invalid code at ${hex(head.ip)}: ${e}\n${src}`);
+  }
+  block.fn = factory(h, X, R, block);
+  if (!c.mem.addBlock(block)) return NO_BLOCK;
+  return block;
+}
+
+export { fromLinear };
