@@ -27,7 +27,7 @@ function imageContext(elf: ElfFile): UploadContext {
   return {
     profile: profile("xen-4.17"),
     xenBuildId: Uint8Array.from(id.match(/../g)!, (b) => parseInt(b, 16)),
-    loadedBuildIds: [],
+    loadedBuildId: () => undefined,
     lookup: (name) => index.byName(name)?.value,
     symbolExists: (name) => index.byName(name) !== undefined,
     readMemory: (address, length) => {

@@ -146,24 +146,53 @@ const VETOING: HookKind[] = ["preapply", "postapply", "prerevert", "postrevert"]
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 const pages = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
-/** First-fit page allocator over an address range (deterministic). */
+/**
+ * Page allocator over an address range: first fit among freed blocks, else
+ * the next untouched address (deterministic, and O(freed blocks) per call).
+ */
 class AreaAllocator {
-  readonly #used: { base: bigint; size: number }[] = [];
-  constructor(readonly start: bigint, readonly end: bigint) {}
+  #next: bigint;
+  readonly #free: { base: bigint; size: bigint }[] = [];
+  readonly #used = new Map<bigint, bigint>();
+  constructor(readonly start: bigint, readonly end: bigint) {
+    this.#next = start;
+  }
   allocate(size: number): bigint | undefined {
     const want = BigInt(pages(size));
-    let at = this.start;
-    for (const u of [...this.#used].sort((a, b) => (a.base < b.base ? -1 : 1))) {
-      if (u.base - at >= want) break;
-      at = u.base + BigInt(u.size);
+    const i = this.#free.findIndex((f) => f.size >= want);
+    let base: bigint;
+    if (i >= 0) {
+      const f = this.#free[i];
+      base = f.base;
+      if (f.size === want) this.#free.splice(i, 1);
+      else this.#free[i] = { base: f.base + want, size: f.size - want };
+    } else {
+      if (this.#next + want > this.end) return undefined;
+      base = this.#next;
+      this.#next += want;
     }
-    if (at + want > this.end) return undefined;
-    this.#used.push({ base: at, size: Number(want) });
-    return at;
+    this.#used.set(base, want);
+    return base;
   }
   free(base: bigint): void {
-    const i = this.#used.findIndex((u) => u.base === base);
-    if (i >= 0) this.#used.splice(i, 1);
+    const size = this.#used.get(base);
+    if (size === undefined) return;
+    this.#used.delete(base);
+    if (base + size === this.#next) {
+      this.#next = base;
+      // Give back a free block that now touches the top, too.
+      for (
+        let i = this.#free.findIndex((f) => f.base + f.size === this.#next);
+        i >= 0;
+        i = this.#free.findIndex((f) => f.base + f.size === this.#next)
+      ) {
+        this.#next = this.#free[i].base;
+        this.#free.splice(i, 1);
+      }
+      return;
+    }
+    this.#free.push({ base, size });
+    this.#free.sort((a, b) => (a.base < b.base ? -1 : 1));
   }
 }
 
@@ -206,6 +235,10 @@ export class Host {
   readonly #payloadArea: AreaAllocator;
   readonly #heap = new AreaAllocator(HEAP_BASE, HEAP_BASE + 0x40000000n);
   readonly #hostSymbols: HostSymbol[] = [];
+  /** New symbols of loaded payloads by name, in upload order (first one wins lookups). */
+  readonly #newSymbols = new Map<string, { payload: HostPayload; address: bigint }[]>();
+  readonly #buildIds = new Map<string, string>();
+  readonly #byName = new Map<string, HostPayload>();
   readonly #imageTraps: TrapTables;
   readonly #nops: NopFlavor;
   #version = 1;
@@ -339,11 +372,7 @@ export class Host {
     if (name === "") return undefined;
     const s = this.image.symbols.byName(name);
     if (s !== undefined) return s.value;
-    for (const p of this.#payloads) {
-      const hit = p.payload.symbols.find((x) => x.isNew && x.name === name);
-      if (hit !== undefined) return hit.address;
-    }
-    return undefined;
+    return this.#newSymbols.get(name)?.[0].address;
   }
 
   #symbolExists(name: string): boolean {
@@ -449,7 +478,7 @@ export class Host {
   }
 
   #find(name: string): HostPayload | undefined {
-    return this.#payloads.find((p) => p.name === name);
+    return this.#byName.get(name);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -567,7 +596,7 @@ export class Host {
       const loaded = loadPayload(bytes, {
         profile: this.profile,
         xenBuildId: this.image.buildId,
-        loadedBuildIds: this.#payloads.map((p) => ({ name: p.name, id: p.payload.buildId.bytes })),
+        loadedBuildId: (hex) => this.#buildIds.get(hex),
         lookup: (s) => this.#lookup(s),
         symbolExists: (s) => this.#symbolExists(s),
         readMemory: (address, length) => {
@@ -615,6 +644,14 @@ export class Host {
       };
       this.#mapPayload(record);
       this.#payloads.push(record);
+      this.#buildIds.set(loaded.buildId.hex, name);
+      this.#byName.set(name, record);
+      for (const sym of loaded.symbols) {
+        if (!sym.isNew) continue;
+        const list = this.#newSymbols.get(sym.name) ?? [];
+        list.push({ payload: record, address: sym.address });
+        this.#newSymbols.set(sym.name, list);
+      }
       this.#version++;
       for (const w of warnings) this.log(`livepatch: ${name}: warning: ${w}`);
       return record;
@@ -704,6 +741,18 @@ export class Host {
   }
 
   #unmapPayload(p: HostPayload): void {
+    this.#buildIds.delete(p.payload.buildId.hex);
+    this.#byName.delete(p.name);
+    for (const sym of p.payload.symbols) {
+      const list = this.#newSymbols.get(sym.name)?.filter((e) => e.payload !== p);
+      if (list === undefined) continue;
+      if (list.length === 0) this.#newSymbols.delete(sym.name);
+      else this.#newSymbols.set(sym.name, list);
+    }
+    const text = this.machine.textRanges;
+    const start = Number(BigInt.asIntN(64, p.payload.image.text.address));
+    const at = text.findIndex((r) => r.start === start);
+    if (at >= 0) text.splice(at, 1);
     const img = p.payload.image;
     for (const r of [img.text, img.rw, img.ro]) {
       if (r.size > 0) this.machine.memory.unmap(r.address, pages(r.size));

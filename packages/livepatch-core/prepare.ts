@@ -55,7 +55,8 @@ export interface PrepareContext {
   /** Xen's build-id, or undefined for a hypervisor built without one. */
   readonly xenBuildId: Uint8Array | undefined;
   /** Build-ids of the payloads already loaded, with their names. */
-  readonly loadedBuildIds: readonly { name: string; id: Uint8Array }[];
+  /** The name of the loaded payload with this build-id (hex), if any (row P6). */
+  loadedBuildId(hex: string): string | undefined;
   /** Name lookup: Xen's symbol table, then loaded payloads' new symbols. */
   lookup(name: string): bigint | undefined;
   /** Reads hypervisor memory (for ENDBR64 detection at `old_addr`); undefined if unmapped. */
@@ -363,9 +364,9 @@ export function preparePayload(
   let buildId: BuildIdNote | undefined;
   attempt(report, () => {
     buildId = noteSection(elf, image, SECTION.buildId, "P5")!;
-    const twin = ctx.loadedBuildIds.find((p) => hex(p.id) === buildId!.hex);
+    const twin = ctx.loadedBuildId(buildId!.hex);
     if (twin !== undefined) {
-      throw new LivepatchError("EEXIST", "P6", `Already loaded as ${twin.name}!`, {
+      throw new LivepatchError("EEXIST", "P6", `Already loaded as ${twin}!`, {
         section: SECTION.buildId,
       });
     }

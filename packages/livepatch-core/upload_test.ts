@@ -32,7 +32,7 @@ function host(over: Partial<UploadContext> = {}): UploadContext {
   return {
     profile: profile("xen-4.17"),
     xenBuildId: Uint8Array.from({ length: 20 }, () => 0x22),
-    loadedBuildIds: [],
+    loadedBuildId: () => undefined,
     lookup: (name) => XEN_SYMBOLS.get(name),
     symbolExists: (name) => XEN_SYMBOLS.has(name),
     readMemory: (address, length) => {
@@ -610,7 +610,7 @@ Deno.test("uploadPayload() fails the payload checks with Xen's errno", async (t)
         "EEXIST",
         "P6",
         host({
-          loadedBuildIds: [{ name: "twin", id: Uint8Array.from({ length: 20 }, () => 0x11) }],
+          loadedBuildId: (hex) => (hex === "11".repeat(20) ? "twin" : undefined),
         }),
         /Already loaded as twin/,
       ),
