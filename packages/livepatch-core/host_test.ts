@@ -440,3 +440,48 @@ Deno.test("host: patching behind the rendezvous' back shows up as a cross-modify
   host.settle();
   assert.ok(host.machine.hazards.some((h) => h.cpu === 1), "CPU1 ran the stale bytes");
 });
+
+Deno.test("host: the seed's v1 format under the xen-4.7 profile", async (t) => {
+  await t.step("4.17 refuses it: no .livepatch.xen_depends (reference §9)", () => {
+    const { lp } = boot();
+    rejects(() => lp.upload("v1", example("v1.livepatch")), "EINVAL", "C1");
+  });
+  await t.step("4.7 applies it, writing the jump at the very start (no ENDBR64 awareness)", () => {
+    const { host, lp } = boot({ profile: "xen-4.7" });
+    lp.upload("v1", example("v1.livepatch"));
+    lp.apply("v1");
+    assert.equal(host.callString("xen_extra_version"), "Hello v1 World");
+    assert.equal(bytesAt(host, "xen_extra_version", 1)[0], 0xe9);
+    lp.revert("v1");
+    assert.deepEqual([...bytesAt(host, "xen_extra_version", 4)], [0xf3, 0x0f, 0x1e, 0xfa]);
+  });
+  await t.step("4.7 refuses NOP entries and v2 payloads", () => {
+    const { lp } = boot({ profile: "xen-4.7" });
+    rejects(() => lp.upload("hello", example("hello.livepatch")), "EINVAL");
+  });
+});
+
+Deno.test("host: signature enforcement runs before any parsing", () => {
+  const seen: number[] = [];
+  const { host, lp } = boot({
+    signatureCheck: (file) => {
+      seen.push(file.length);
+      const trailer = new TextEncoder().encode("~signed~");
+      const tail = file.subarray(file.length - trailer.length);
+      if (!tail.every((b, i) => b === trailer[i])) {
+        throw new LivepatchError("EACCES", "UNSIGNED", "payload is not signed");
+      }
+      return file.subarray(0, file.length - trailer.length);
+    },
+  });
+  const hello = example("hello.livepatch");
+  rejects(() => lp.upload("hello", hello), "EACCES", "UNSIGNED");
+  assert.equal(host.payloads().length, 0);
+  // Garbage is refused by the signature check, not by the ELF checks.
+  rejects(() => lp.upload("junk", new Uint8Array(100)), "EACCES", "UNSIGNED");
+  const signed = new Uint8Array([...hello, ...new TextEncoder().encode("~signed~")]);
+  lp.upload("hello", signed);
+  lp.apply("hello");
+  assert.equal(host.callString("xen_extra_version"), "Hello World");
+  assert.deepEqual(seen, [hello.length, 100, signed.length]);
+});
