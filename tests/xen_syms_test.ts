@@ -123,3 +123,57 @@ Deno.test({
     assert.throws(() => lp.list(), HypervisorCrash, "a crashed host stays down");
   },
 });
+
+Deno.test({
+  name: "xen-syms: .altinstructions are applied at upload with the CPU feature model, and checked",
+  ignore: ignoreWithoutXenSyms,
+  async fn(t) {
+    const hello = payload("xen_hello_world");
+    const code = (host: Host) => {
+      const f = host.resolve("xen_hello_world") ?? host.payloads()[0].payload.funcs[0].newAddr;
+      return Array.from(host.machine.memory.read(f, 0x2e), (b) => b.toString(16).padStart(2, "0"))
+        .join("");
+    };
+    await t.step("without the feature the original 8-byte NOP stays", () => {
+      const host = new Host(readFileSync(xenSymsPath), { cpus: 1, cpuFeatures: [] });
+      new LivepatchClient(host).upload("h", hello);
+      assert.match(code(host), /0f1f840000000000/);
+    });
+    await t.step(
+      "with it (X86_FEATURE_FPU) the 1-byte replacement and ideal NOP padding go in",
+      () => {
+        const host = new Host(readFileSync(xenSymsPath), { cpus: 1, cpuFeatures: [0] });
+        const lp = new LivepatchClient(host);
+        lp.upload("h", hello);
+        assert.match(code(host), /900f1f8000000000/);
+        lp.apply("h");
+        assert.equal(host.callString("xen_extra_version"), "Hello World");
+      },
+    );
+    // struct alt_instr: orig_len at byte 10, repl_len at 11 (not relocated, so editable in the file).
+    const elf = parseElf(hello);
+    const alt = elf.sectionByName(".altinstructions")!;
+    const mutate = (at: number, v: number) => {
+      const b = hello.slice();
+      b[alt.offset + at] = v;
+      return b;
+    };
+    await t.step(
+      "P10: a replacement longer than its site (orig_len 0; Xen 4.17 hits BUG_ON)",
+      () => {
+        const lp = boot().lp;
+        assert.throws(
+          () => lp.upload("h", mutate(10, 0)),
+          (e: unknown) => e instanceof LivepatchError && e.code === "P10",
+        );
+      },
+    );
+    await t.step("P9: an original range past the payload's text", () => {
+      const lp = boot().lp;
+      assert.throws(
+        () => lp.upload("h", mutate(10, 250)),
+        (e: unknown) => e instanceof LivepatchError && e.code === "P9",
+      );
+    });
+  },
+});
