@@ -485,3 +485,25 @@ Deno.test("host: signature enforcement runs before any parsing", () => {
   assert.equal(host.callString("xen_extra_version"), "Hello World");
   assert.deepEqual(seen, [hello.length, 100, signed.length]);
 });
+
+Deno.test("host: a payload area beyond ±2 GiB fails the distance check", () => {
+  const { lp, host } = boot({ payloadBase: 0xffff82d140000000n }); // 4 GiB past the image
+  // A real payload fails earlier: its PC32 call of __x86_return_thunk cannot reach.
+  rejects(() => lp.upload("hello", example("hello.livepatch")), "EOVERFLOW", "L11");
+  // Self-contained code relocates; then old_addr - new_addr is over 2 GiB.
+  const selfContained = craftPayload({
+    depends: MINIVISOR_ID,
+    xenDepends: MINIVISOR_ID,
+    text: { lp_ret0: [0x31, 0xc0, 0xc3] },
+    funcs: [{
+      old: "xen_extra_version",
+      name: "xen_extra_version",
+      replacement: "lp_ret0",
+      oldSize: 16,
+    }],
+  });
+  rejects(() => lp.upload("far", selfContained), "EOVERFLOW", "P3");
+  // NOP patches have no jump, hence no distance to check.
+  lp.upload("nop", example("nop.livepatch"));
+  assert.equal(host.payloads()[0].area.base, 0xffff82d140000000n);
+});
