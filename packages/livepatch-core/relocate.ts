@@ -30,46 +30,44 @@ function resolveSymbol(
   lookup: (name: string) => bigint | undefined,
 ): void {
   const shnum = elf.sections.length;
-  {
-    const place = { symbol: sym.name, offset: sym.entryOffset };
-    switch (sym.shndx) {
-      case SHN.COMMON:
-        throw new LivepatchError("EINVAL", "R1", `Unexpected common symbol: ${sym.name}`, place);
-      case SHN.UNDEF: {
-        const address = sym.name === "" ? undefined : lookup(sym.name);
-        if (address === undefined) {
-          sym.unresolved = true;
-          throw new LivepatchError("ENOENT", "R2", `Unknown symbol: ${sym.name}`, place);
-        }
-        sym.value = address;
+  const place = { symbol: sym.name, offset: sym.entryOffset };
+  switch (sym.shndx) {
+    case SHN.COMMON:
+      throw new LivepatchError("EINVAL", "R1", `Unexpected common symbol: ${sym.name}`, place);
+    case SHN.UNDEF: {
+      const address = sym.name === "" ? undefined : lookup(sym.name);
+      if (address === undefined) {
+        sym.unresolved = true;
+        throw new LivepatchError("ENOENT", "R2", `Unknown symbol: ${sym.name}`, place);
+      }
+      sym.value = address;
+      break;
+    }
+    case SHN.ABS:
+      break;
+    default: {
+      if (sym.shndx >= SHN.LORESERVE) {
+        throw new LivepatchError(
+          "EOPNOTSUPP",
+          "R4",
+          `Unknown symbol section ${sym.shndx} for ${sym.name}`,
+          place,
+        );
+      }
+      if (sym.shndx >= shnum) {
+        throw new LivepatchError(
+          "EINVAL",
+          "R5",
+          `Symbol ${sym.name} is in section ${sym.shndx}, past the last section`,
+          place,
+        );
+      }
+      const section = elf.sections[sym.shndx];
+      if ((section.flags & SHF.ALLOC) === 0n) {
+        sym.ignored = true; // R6
         break;
       }
-      case SHN.ABS:
-        break;
-      default: {
-        if (sym.shndx >= SHN.LORESERVE) {
-          throw new LivepatchError(
-            "EOPNOTSUPP",
-            "R4",
-            `Unknown symbol section ${sym.shndx} for ${sym.name}`,
-            place,
-          );
-        }
-        if (sym.shndx >= shnum) {
-          throw new LivepatchError(
-            "EINVAL",
-            "R5",
-            `Symbol ${sym.name} is in section ${sym.shndx}, past the last section`,
-            place,
-          );
-        }
-        const section = elf.sections[sym.shndx];
-        if ((section.flags & SHF.ALLOC) === 0n) {
-          sym.ignored = true; // R6
-          break;
-        }
-        sym.value = BigInt.asUintN(64, sym.value + section.loadAddress!);
-      }
+      sym.value = BigInt.asUintN(64, sym.value + section.loadAddress!);
     }
   }
 }
@@ -128,112 +126,110 @@ function relocateSection(
 ): void {
   const shnum = elf.sections.length;
   const view = new DataView(image.bytes.buffer, image.bytes.byteOffset, image.bytes.byteLength);
-  {
-    if (r.type !== SHT.RELA && r.type !== SHT.REL) return;
-    if (r.info >= shnum) return; // L1: silently skipped
-    const target = elf.sections[r.info];
-    if ((target.flags & SHF.ALLOC) === 0n || target.loadAddress === undefined) return;
-    const place = { section: r.name, offset: r.headerOffset };
-    if (r.link !== elf.symtab.index) {
-      throw new LivepatchError(
-        "EINVAL",
-        "L2",
-        `Relative link of ${r.name} is incorrect (${r.link}, expected ${elf.symtab.index})`,
-        place,
-      );
-    }
-    if (r.size === 0n) return;
-    const entsize = r.type === SHT.RELA ? 24n : 16n;
-    if (r.entsize < entsize || r.size % r.entsize !== 0n) {
-      throw new LivepatchError(
-        "EINVAL",
-        "L3",
-        `Section relative header of ${r.name} is corrupted!`,
-        place,
-      );
-    }
-    if (r.type === SHT.REL) {
-      throw new LivepatchError(
-        "EOPNOTSUPP",
-        "L4",
-        `SHT_REL relocation section ${r.name} is not supported`,
-        place,
-      );
-    }
-    const stride = Number(r.entsize);
-    const count = Number(r.size / r.entsize);
-    const data = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-    for (let i = 0; i < count; i++) {
-      attempt(report, () => {
-        const at = i * stride;
-        const entry = { section: r.name, offset: Number(r.offset) + at };
-        const offset = data.getBigUint64(at, true);
-        const type = data.getUint32(at + 8, true);
-        const symIndex = data.getUint32(at + 12, true);
-        const addend = data.getBigInt64(at + 16, true);
-        if (symIndex === 0) {
-          throw new LivepatchError(
-            "EOPNOTSUPP",
-            "L5",
-            `Relocation ${i} of ${r.name} has no symbol (STN_UNDEF)`,
-            entry,
-          );
-        }
-        if (symIndex >= elf.symbols.length) {
-          throw new LivepatchError(
-            "EINVAL",
-            "L6",
-            `Relocation ${i} of ${r.name} refers to symbol ${symIndex}, past the last one`,
-            entry,
-          );
-        }
-        const sym = elf.symbols[symIndex];
-        if (sym.unresolved) return; // already reported (R2)
-        if (sym.ignored) {
-          throw new LivepatchError(
-            "EINVAL",
-            "L7",
-            `Relocation ${i} of ${r.name} refers to ${
-              sym.name || "a symbol"
-            } of a non-allocated section`,
-            { ...entry, symbol: sym.name },
-          );
-        }
-        if (type === R_X86_64.NONE) return;
-        const width = profile.relocationTypes.has(type) ? WIDTHS.get(type) : undefined;
-        if (width === undefined) {
-          throw new LivepatchError(
-            "EOPNOTSUPP",
-            "L8",
-            `Unhandled relocation type ${type} in ${r.name}`,
-            entry,
-          );
-        }
-        if (offset >= target.size || offset + BigInt(width.bytes) > target.size) {
-          throw new LivepatchError(
-            "EINVAL",
-            width.bytes === 8 && !width.pcRelative ? "L9" : "L10",
-            `Relocation ${i} of ${r.name} is outside of ${target.name}`,
-            entry,
-          );
-        }
-        const dest = target.loadAddress! + offset;
-        let value = BigInt.asUintN(64, sym.value + addend);
-        if (width.pcRelative) value = BigInt.asIntN(64, value - dest);
-        if (!fits(value, width)) {
-          throw new LivepatchError(
-            "EOVERFLOW",
-            "L11",
-            `Overflow in relocation ${i} in ${r.name} for ${sym.name}`,
-            { ...entry, symbol: sym.name },
-          );
-        }
-        const o = Number(dest - image.base);
-        if (width.bytes === 8) view.setBigUint64(o, BigInt.asUintN(64, value), true);
-        else if (width.bytes === 4) view.setUint32(o, Number(BigInt.asUintN(32, value)), true);
-        else if (width.bytes === 2) view.setUint16(o, Number(BigInt.asUintN(16, value)), true);
-        else view.setUint8(o, Number(BigInt.asUintN(8, value)));
-      });
-    }
+  if (r.type !== SHT.RELA && r.type !== SHT.REL) return;
+  if (r.info >= shnum) return; // L1: silently skipped
+  const target = elf.sections[r.info];
+  if ((target.flags & SHF.ALLOC) === 0n || target.loadAddress === undefined) return;
+  const place = { section: r.name, offset: r.headerOffset };
+  if (r.link !== elf.symtab.index) {
+    throw new LivepatchError(
+      "EINVAL",
+      "L2",
+      `Relative link of ${r.name} is incorrect (${r.link}, expected ${elf.symtab.index})`,
+      place,
+    );
+  }
+  if (r.size === 0n) return;
+  const entsize = r.type === SHT.RELA ? 24n : 16n;
+  if (r.entsize < entsize || r.size % r.entsize !== 0n) {
+    throw new LivepatchError(
+      "EINVAL",
+      "L3",
+      `Section relative header of ${r.name} is corrupted!`,
+      place,
+    );
+  }
+  if (r.type === SHT.REL) {
+    throw new LivepatchError(
+      "EOPNOTSUPP",
+      "L4",
+      `SHT_REL relocation section ${r.name} is not supported`,
+      place,
+    );
+  }
+  const stride = Number(r.entsize);
+  const count = Number(r.size / r.entsize);
+  const data = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+  for (let i = 0; i < count; i++) {
+    attempt(report, () => {
+      const at = i * stride;
+      const entry = { section: r.name, offset: Number(r.offset) + at };
+      const offset = data.getBigUint64(at, true);
+      const type = data.getUint32(at + 8, true);
+      const symIndex = data.getUint32(at + 12, true);
+      const addend = data.getBigInt64(at + 16, true);
+      if (symIndex === 0) {
+        throw new LivepatchError(
+          "EOPNOTSUPP",
+          "L5",
+          `Relocation ${i} of ${r.name} has no symbol (STN_UNDEF)`,
+          entry,
+        );
+      }
+      if (symIndex >= elf.symbols.length) {
+        throw new LivepatchError(
+          "EINVAL",
+          "L6",
+          `Relocation ${i} of ${r.name} refers to symbol ${symIndex}, past the last one`,
+          entry,
+        );
+      }
+      const sym = elf.symbols[symIndex];
+      if (sym.unresolved) return; // already reported (R2)
+      if (sym.ignored) {
+        throw new LivepatchError(
+          "EINVAL",
+          "L7",
+          `Relocation ${i} of ${r.name} refers to ${
+            sym.name || "a symbol"
+          } of a non-allocated section`,
+          { ...entry, symbol: sym.name },
+        );
+      }
+      if (type === R_X86_64.NONE) return;
+      const width = profile.relocationTypes.has(type) ? WIDTHS.get(type) : undefined;
+      if (width === undefined) {
+        throw new LivepatchError(
+          "EOPNOTSUPP",
+          "L8",
+          `Unhandled relocation type ${type} in ${r.name}`,
+          entry,
+        );
+      }
+      if (offset >= target.size || offset + BigInt(width.bytes) > target.size) {
+        throw new LivepatchError(
+          "EINVAL",
+          width.bytes === 8 && !width.pcRelative ? "L9" : "L10",
+          `Relocation ${i} of ${r.name} is outside of ${target.name}`,
+          entry,
+        );
+      }
+      const dest = target.loadAddress! + offset;
+      let value = BigInt.asUintN(64, sym.value + addend);
+      if (width.pcRelative) value = BigInt.asIntN(64, value - dest);
+      if (!fits(value, width)) {
+        throw new LivepatchError(
+          "EOVERFLOW",
+          "L11",
+          `Overflow in relocation ${i} in ${r.name} for ${sym.name}`,
+          { ...entry, symbol: sym.name },
+        );
+      }
+      const o = Number(dest - image.base);
+      if (width.bytes === 8) view.setBigUint64(o, BigInt.asUintN(64, value), true);
+      else if (width.bytes === 4) view.setUint32(o, Number(BigInt.asUintN(32, value)), true);
+      else if (width.bytes === 2) view.setUint16(o, Number(BigInt.asUintN(16, value)), true);
+      else view.setUint8(o, Number(BigInt.asUintN(8, value)));
+    });
   }
 }
