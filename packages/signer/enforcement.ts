@@ -107,8 +107,8 @@ export function describeSignature(
  * the host's trusted certificates with the kernel's rules and returns the
  * payload to load (the trailer removed) and who signed it. Anything else
  * throws a {@linkcode SignatureError}: `code` says which rule failed,
- * `errno` is the Xen errno to return (`EACCES` for unsigned, untrusted or
- * tampered uploads, `EBADMSG` for malformed trailers) and `message` is one
+ * `errno` is the Xen errno to return, negative (`-EACCES` for unsigned, untrusted or
+ * tampered uploads, `-EBADMSG` for malformed trailers) and `message` is one
  * line. Nothing else is thrown for any input. Pure: no I/O, no state.
  *
  * @example
@@ -132,7 +132,7 @@ export function describeSignature(
  *
  * assert.throws(
  *   () => checkPayloadSignature(elf, trust),
- *   (e) => e instanceof SignatureError && e.code === "UNSIGNED" && e.errno === 13,
+ *   (e) => e instanceof SignatureError && e.code === "UNSIGNED" && e.errno === -13,
  * );
  * ```
  */

@@ -48,7 +48,7 @@ export type SignatureErrorCode =
 export interface XenErrno {
   /** The symbolic name, e.g. `EACCES`. */
   readonly name: "EACCES" | "EBADMSG" | "EINVAL";
-  /** The positive number; the hypercall returns its negation. */
+  /** The positive number; the hypercall returns its negation ({@linkcode SignatureError.errno}). */
   readonly value: 13 | 74 | 22;
 }
 
@@ -113,7 +113,10 @@ export class SignatureError extends Error {
   readonly code: SignatureErrorCode;
   /** Byte offset in the file (or PKCS#7) of the offending field, when there is one. */
   readonly offset: number | undefined;
-  /** The Xen errno an enforcing host returns for this error ({@linkcode SIGNATURE_ERRNO}). */
+  /**
+   * The errno an enforcing host returns for this error, negative as Xen
+   * returns it (like `LivepatchError.errno`): see {@linkcode SIGNATURE_ERRNO}.
+   */
   readonly errno: number;
   /** Its name, e.g. `EACCES`. */
   readonly errnoName: string;
@@ -128,7 +131,7 @@ export class SignatureError extends Error {
     this.name = "SignatureError";
     this.code = code;
     this.offset = offset;
-    this.errno = SIGNATURE_ERRNO[code].value;
+    this.errno = -SIGNATURE_ERRNO[code].value;
     this.errnoName = SIGNATURE_ERRNO[code].name;
   }
 }

@@ -125,7 +125,7 @@ Deno.test("checkPayloadSignature() rejects every mutated signed file with a Sign
             });
           }
           assert.ok(
-            e.errno === 13 || e.errno === 74,
+            e.errno === -13 || e.errno === -74,
             `mutant ${i}: errno ${e.errno} for ${e.code}`,
           );
           codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
