@@ -6,9 +6,15 @@
  * @module
  */
 import type { Command } from "./command.ts";
+import { extractCommand } from "./commands/extract.ts";
 import { inspectCommand } from "./commands/inspect.ts";
+import { signCommand } from "./commands/sign.ts";
+import { verifyCommand } from "./commands/verify.ts";
 
 /** Every command, in help order. */
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
+  signCommand,
+  verifyCommand,
+  extractCommand,
 ];
