@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { ElfError } from "@lpkit/elf";
+import { XEN_LIVEPATCH_NAME_SIZE } from "@lpkit/livepatch-core";
 import { COMMANDS } from "./commands.ts";
-import { CliError } from "./errors.ts";
+import { describeError, errorLine } from "./errors.ts";
+import { toJson } from "./format.ts";
 import type { Io } from "./platform.ts";
 
 function usage(): string {
@@ -13,28 +14,32 @@ function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.synopsis.padEnd(width)}${c.summary}`);
   return `lpkit: a toolchain and verifier for Xen live-patch payloads
 
-Usage: lpkit <command> [options]
+Usage: lpkit <command> [args] [options]
+ <name> An unique name of payload. Up to ${XEN_LIVEPATCH_NAME_SIZE} characters.
 
 Commands:
+  ${"help [command]".padEnd(width)}Show this text, or a command's
 ${lines.join("\n")}
-  ${"help".padEnd(width)}Show this text
 
-Every command takes --help. Exit codes: 0 success, 1 error, 2 retry (busy).
+The host commands work on the simulated host in a state folder: --state DIR,
+else $LPKIT_STATE, else ./.lpkit (start one with \`lpkit host init --example\`).
+Every command takes --help and --json. Exit codes: 0 success, 1 error,
+2 retry (EAGAIN, EBUSY: busy or timed out).
 `;
 }
 
-/** Errors from the packages that are user errors: a stable code and a one-line message. */
-function userError(e: unknown): { code: string; message: string; exitCode: number } | undefined {
-  if (e instanceof CliError) return { code: e.code, message: e.message, exitCode: e.exitCode };
-  if (e instanceof ElfError) {
-    return { code: e.code, message: `invalid ELF file: ${e.message} [${e.code}]`, exitCode: 1 };
-  }
-  return undefined;
+/** The `lpkit.error/1` document printed on stdout when a `--json` command fails. */
+export interface ErrorDocument {
+  schema: "lpkit.error/1";
+  command: string;
+  error: NonNullable<ReturnType<typeof describeError>>;
 }
 
 /**
  * Runs `lpkit` with `args` (without the program name) and returns the exit
- * code. User errors are printed as one line on standard error.
+ * code. User errors are printed as one line on standard error (and, with
+ * `--json`, as an `lpkit.error/1` document on standard output, unless the
+ * command printed its own document or the error is about usage).
  *
  * @example
  * ```ts
@@ -51,7 +56,8 @@ function userError(e: unknown): { code: string; message: string; exitCode: numbe
 export function main(args: string[], io: Io): number {
   const [name, ...rest] = args;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    io.stdout(usage());
+    const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    io.stdout(topic?.usage ?? usage());
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
@@ -59,12 +65,36 @@ export function main(args: string[], io: Io): number {
     io.stderr(`lpkit: unknown command '${name}' -- try 'lpkit help'\n`);
     return 1;
   }
+  // A command that printed its own JSON document before failing gets no error document.
+  let printed = false;
+  const watched: Io = {
+    ...io,
+    stdout: (text) => {
+      printed = true;
+      io.stdout(text);
+    },
+  };
   try {
-    return command.run(rest, io);
+    return command.run(rest, watched);
   } catch (e) {
-    const u = userError(e);
-    if (u === undefined) throw e; // a bug: let the runtime print it
-    io.stderr(`lpkit ${name}: ${u.message}\n`);
-    return u.exitCode;
+    const report = describeError(e);
+    if (report === undefined) throw e; // a bug: let the runtime print it
+    const label = name === "host" && rest[0] !== undefined && !rest[0].startsWith("-")
+      ? `host ${rest[0]}`
+      : name;
+    if (report.code === "USAGE") {
+      // The first line is the problem; the usage follows, as for any CLI.
+      const [first, ...more] = report.message === "" ? [""] : (e as Error).message.split("\n");
+      io.stderr(
+        `lpkit ${label}: ${first}\n${more.length > 0 ? more.join("\n").replace(/^\n/, "\n") : ""}`,
+      );
+    } else {
+      io.stderr(errorLine(label, report));
+    }
+    if (rest.includes("--json") && !printed && report.code !== "USAGE") {
+      const doc: ErrorDocument = { schema: "lpkit.error/1", command: label, error: report };
+      io.stdout(toJson(doc));
+    }
+    return report.exitCode;
   }
 }

@@ -93,3 +93,56 @@ export function readInput(io: Pick<Io, "readFile">, file: string): Uint8Array {
     throw new CliError(code, `cannot read ${file}: ${(e as Error).message.replace(/\s+/g, " ")}`);
   }
 }
+
+/** `--state DIR` and `--json`, shared by the commands that use a host. */
+export const HOST_OPTIONS = {
+  state: { type: "string" },
+  json: { type: "boolean" },
+} as const satisfies OptionSpec;
+
+/** The text of the `--state`/`--json` options in usage texts. */
+export const HOST_OPTIONS_USAGE =
+  `  --state DIR   The host's state folder (default: $LPKIT_STATE, else ./.lpkit)
+  --json        Print one JSON document on stdout (schemas: packages/cli/README.md)`;
+
+/** Prints a command's usage when `--help` was given; returns whether it did. */
+export function helpRequested(io: Io, values: { help?: boolean }, usage: string): boolean {
+  if (values.help !== true) return false;
+  io.stdout(usage);
+  return true;
+}
+
+/**
+ * Where a command's tool-style text goes: stdout (suppressed under
+ * `--json`, where stdout carries the document) and stderr.
+ */
+export function toolOutput(io: Io, json: boolean | undefined) {
+  return {
+    out: (text: string) => {
+      if (json !== true) io.stdout(text);
+    },
+    err: (text: string) => io.stderr(text),
+  };
+}
+
+/**
+ * Protects negative numbers (`-1`, `-0x10`) from being taken for options:
+ * they become positionals, in order.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandArgs, withNegativeNumbers } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const { args, restore } = withNegativeNumbers(["f", "-1", "--json"]);
+ * const { positionals } = parseCommandArgs(args, "usage", { json: { type: "boolean" } });
+ * assert.deepEqual(restore(positionals), ["f", "-1"]);
+ * ```
+ */
+export function withNegativeNumbers(args: string[]) {
+  const marker = "\u0000neg:";
+  return {
+    args: args.map((a) => (/^-(\d|0x)/i.test(a) ? marker + a : a)),
+    restore: (positionals: string[]) =>
+      positionals.map((p) => (p.startsWith(marker) ? p.slice(marker.length) : p)),
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Signature enforcement for a host (`host init --enforce-signatures
+ * --trust CERT_OR_DIR`): the trust store is copied into the state folder as
+ * one PEM bundle, and every upload goes through the signer's check before
+ * the host parses it. A rejected signature fails the upload with the errno
+ * the signer documents, as a LivepatchError.
+ *
+ * @module
+ */
+import { ERRNO, type ErrnoName, errnoName, LivepatchError } from "@lpkit/livepatch-core";
+import {
+  checkPayloadSignature,
+  loadTrustStore,
+  parseTrustStore,
+  SignatureError,
+  type TrustStore,
+} from "@lpkit/signer";
+import { CliError } from "./errors.ts";
+import type { FullIo } from "./platform.ts";
+import { sha256Hex } from "./state.ts";
+
+/** PEM text of every certificate of a trust store, in order. */
+export function trustBundle(store: TrustStore): string {
+  let out = "";
+  for (const cert of store) {
+    const b64 = btoa(String.fromCharCode(...cert.der)).replace(/.{64}/g, "$&\n").replace(/\n$/, "");
+    out += `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+  }
+  return out;
+}
+
+/** Loads the certificates of `--trust` paths (files or folders), for `host init`. */
+export function loadTrust(paths: readonly string[]): TrustStore {
+  const store = loadTrustStore(paths);
+  if ([...store].length === 0) {
+    throw new CliError("BAD_CERTIFICATE", `no certificate found in ${paths.join(", ")}`);
+  }
+  return store;
+}
+
+/** A SignatureError as the LivepatchError the upload fails with. */
+export function signatureFailure(e: SignatureError): LivepatchError {
+  const errno = (e as { errno?: number }).errno;
+  const name = errno === undefined ? "EACCES" : errnoName(errno);
+  const known = (name in ERRNO ? name : "EACCES") as ErrnoName;
+  return new LivepatchError(known, e.code, `signature check failed: ${e.message}`);
+}
+
+/**
+ * The host's `signatureCheck` callback for the trust bundle at `path`,
+ * whose SHA-256 `host init` recorded.
+ */
+export function signatureCheck(
+  io: FullIo,
+  path: string,
+  sha256: string | null,
+): (file: Uint8Array) => Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = io.readFile(path);
+  } catch {
+    throw new CliError("STATE_CORRUPT", `${path} is missing (the host enforces signatures)`, 1);
+  }
+  if (sha256Hex(bytes) !== sha256) {
+    throw new CliError("STATE_CORRUPT", `${path} does not match its SHA-256 in state.json`, 1);
+  }
+  const store = parseTrustStore(bytes);
+  return (file) => {
+    try {
+      return checkPayloadSignature(file, store).payload;
+    } catch (e) {
+      if (e instanceof SignatureError) throw signatureFailure(e);
+      throw e;
+    }
+  };
+}
