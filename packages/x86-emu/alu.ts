@@ -471,11 +471,21 @@ export function materializeFlags(s: LazyFlagState): void {
 
 /** The 128-bit product of the last {@linkcode mul64} as four u32 limbs, least significant first. */
 export const PRODUCT: Uint32Array = new Uint32Array(4);
-const LIMBS = new Float64Array(8);
+let mulHi = 0;
+
+/** Low 32 bits of the unsigned product x·y (u32 inputs); the high 32 bits go to `mulHi`. */
+function mulu32(x: number, y: number): number {
+  const x0 = x & 0xffff, x1 = x >>> 16, y0 = y & 0xffff, y1 = y >>> 16;
+  const p00 = x0 * y0, p01 = x0 * y1, p10 = x1 * y0;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff); // < 3 * 2^16
+  mulHi = (x1 * y1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) >>> 0;
+  return ((mid << 16) | (p00 & 0xffff)) >>> 0;
+}
 
 /**
- * 64×64→128-bit multiplication on 32-bit halves without BigInt (16-bit limbs, exact in
- * doubles). `signed` gives the two's-complement product. The result goes to {@linkcode PRODUCT}.
+ * 64×64→128-bit multiplication on 32-bit halves without BigInt (16-bit partial products, all
+ * integer-typed). `signed` gives the two's-complement product. The result goes to
+ * {@linkcode PRODUCT}.
  *
  * @example
  * ```ts
@@ -486,30 +496,19 @@ const LIMBS = new Float64Array(8);
  * ```
  */
 export function mul64(al: number, ah: number, bl: number, bh: number, signed: boolean): void {
-  const a0 = al & 0xffff, a1 = al >>> 16, a2 = ah & 0xffff, a3 = ah >>> 16;
-  const b0 = bl & 0xffff, b1 = bl >>> 16, b2 = bh & 0xffff, b3 = bh >>> 16;
-  const r = LIMBS;
-  r[0] = a0 * b0;
-  r[1] = a0 * b1 + a1 * b0;
-  r[2] = a0 * b2 + a1 * b1 + a2 * b0;
-  r[3] = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
-  r[4] = a1 * b3 + a2 * b2 + a3 * b1;
-  r[5] = a2 * b3 + a3 * b2;
-  r[6] = a3 * b3;
-  r[7] = 0;
-  let carry = 0;
-  const out = PRODUCT;
-  for (let k = 0; k < 8; k += 2) {
-    const lo = r[k]! + carry;
-    const l16 = lo % 65536;
-    const hi = r[k + 1]! + (lo - l16) / 65536;
-    const h16 = hi % 65536;
-    carry = (hi - h16) / 65536;
-    out[k >> 1] = l16 + h16 * 65536;
-  }
+  const p0 = mulu32(al, bl), c0 = mulHi;
+  const m1 = mulu32(ah, bl), m1h = mulHi;
+  const m2 = mulu32(al, bh), m2h = mulHi;
+  const q = mulu32(ah, bh), qh = mulHi;
+  const t1 = c0 + m1 + m2; // < 3 * 2^32
+  const p1 = t1 >>> 0;
+  const c1 = (t1 - p1) / 4294967296;
+  const t2 = m1h + m2h + q + c1;
+  const p2 = t2 >>> 0;
+  const c2 = (t2 - p2) / 4294967296;
+  let h0 = p2, h1 = (qh + c2) >>> 0;
   if (signed) {
     // (a - 2^64·[a<0]) (b - 2^64·[b<0]) = a·b - 2^64 (b·[a<0] + a·[b<0]) mod 2^128
-    let h0 = out[2]!, h1 = out[3]!;
     if ((ah | 0) < 0) {
       const l = h0 - bl;
       h0 = l >>> 0;
@@ -520,7 +519,10 @@ export function mul64(al: number, ah: number, bl: number, bh: number, signed: bo
       h0 = l >>> 0;
       h1 = (h1 - ah - (l < 0 ? 1 : 0)) >>> 0;
     }
-    out[2] = h0;
-    out[3] = h1;
   }
+  const out = PRODUCT;
+  out[0] = p0;
+  out[1] = p1;
+  out[2] = h0;
+  out[3] = h1;
 }

@@ -310,7 +310,8 @@ export class Cpu implements FlagState, LazyFlagState {
             if (b !== null && !b.valid) b = null;
           }
           if (b === null) {
-            b = jit.lookup(this, cur);
+            b = jit.cache[Jit.slot(cur)]!;
+            if (b.start !== cur || !b.valid) b = jit.lookup(this, cur);
             if (b !== null && prev !== null) {
               if (prev.s0 === null || !prev.s0.valid) prev.s0 = b;
               else prev.s1 = b;

@@ -115,7 +115,7 @@ function eaFn(m: MemOperand): Rd {
       let v = dispLo;
       if (base >= 0) v += c.lo[base]!;
       if (index >= 0) v += c.lo[index]! * scale;
-      return v % TWO32;
+      return v >>> 0;
     };
   } else if (base >= 0 && index < 0) {
     if (dispLo === 0 && dispHi === 0) f = (c) => linearFromHalves(c.lo[base]!, c.hi[base]!);
@@ -168,8 +168,8 @@ function leaFn(m: MemOperand): Rd {
       lo += c.lo[index]! * scale;
       hi += c.hi[index]! * scale;
     }
-    const l = lo % TWO32;
-    c.th = (hi + (lo - l) / TWO32) % TWO32;
+    const l = lo >>> 0;
+    c.th = (hi + (lo - l) / TWO32) >>> 0;
     if (m.addr32) c.th = 0;
     return l;
   };

@@ -146,6 +146,8 @@ const BARRIER = new Set<number>([
   M.Enter,
 ]);
 
+const CACHE_SIZE = 4096;
+
 /** Per-CPU state of the compiler. */
 export class Jit {
   /** Interpreter executions before compiling. */
@@ -154,6 +156,8 @@ export class Jit {
   readonly maxInstructions: number;
   /** Blocks compiled so far. */
   compiled = 0;
+  /** Direct-mapped cache of blocks by address (see {@linkcode Jit.slot}); NO_BLOCK when empty. */
+  readonly cache: Block[] = new Array(CACHE_SIZE).fill(NO_BLOCK);
   readonly #helpers: Helpers;
 
   /**
@@ -175,15 +179,23 @@ export class Jit {
     if (p === undefined || p.code === null) return null;
     const rec = p.code[a - p.number * PAGE_SIZE];
     if (rec === undefined || rec.pinned) return null;
-    const b = rec.blk as Block | undefined;
-    if (b !== undefined) return b;
-    const heat = (rec.heat ?? 0) + 1;
-    rec.heat = heat;
-    if (heat < this.threshold) return null;
-    const nb = compileTrace(c, rec, this.#helpers, this.maxInstructions);
-    rec.blk = nb;
-    if (nb !== NO_BLOCK) this.compiled++;
-    return nb;
+    let b = rec.blk as Block | undefined;
+    if (b === undefined) {
+      const heat = (rec.heat ?? 0) + 1;
+      rec.heat = heat;
+      if (heat < this.threshold) return null;
+      b = compileTrace(c, rec, this.#helpers, this.maxInstructions);
+      rec.blk = b;
+      if (b !== NO_BLOCK) this.compiled++;
+    }
+    if (b !== NO_BLOCK) this.cache[Jit.slot(a)] = b;
+    return b;
+  }
+
+  /** Cache slot of canonical address `a`. */
+  static slot(a: number): number {
+    const l = a >>> 0;
+    return (l ^ (l >>> 12)) & (CACHE_SIZE - 1);
   }
 }
 
@@ -193,11 +205,11 @@ export class Jit {
 interface Helpers extends FastAccess {
   mem: Memory;
   S: { hi: number };
+  RT: Memory["rtlb"];
+  WT: Memory["wtlb"];
   lin: (lo: number, hi: number) => number;
   mat: (c: Cpu) => void;
   PAR: Uint8Array;
-  push64: (c: Cpu, lo: number, hi: number) => number;
-  rspAdd: (c: Cpu, n: number) => void;
   gpf: (msg: string) => CpuFault;
   segAdd: (base: number, off: number) => number;
   mul64: typeof mul64;
@@ -211,34 +223,15 @@ function helpersFor(mem: Memory): Helpers {
   if (cached !== undefined) return cached;
   const fa = fastAccess(mem);
   const lin = linearFromHalves;
-  const wr64 = fa.wr64;
   const h: Helpers = {
     ...fa,
     S: fa.s,
+    RT: mem.rtlb,
+    WT: mem.wtlb,
     mem,
     lin,
     mat: materializeFlags,
     PAR: PARITY,
-    push64(c, lo, hi) {
-      const L = c.lo, H = c.hi;
-      let l = L[4]! - 8, hh = H[4]!;
-      if (l < 0) {
-        l += 4294967296;
-        hh = (hh - 1) >>> 0;
-      }
-      const a = lin(l, hh);
-      wr64(a, lo, hi);
-      L[4] = l;
-      H[4] = hh;
-      return a;
-    },
-    rspAdd(c, n) {
-      const l = c.lo[4]! + n;
-      if (l >= 4294967296) {
-        c.lo[4] = l - 4294967296;
-        c.hi[4] = c.hi[4]! + 1;
-      } else c.lo[4] = l;
-    },
     gpf: (msg) => new CpuFault("GP", msg),
     mul64,
     P: PRODUCT,
@@ -256,8 +249,13 @@ function helpersFor(mem: Memory): Helpers {
 
 interface TraceStep {
   rec: Insn;
-  /** For a direct jmp/call followed by the trace: the next step is its target. */
+  /**
+   * The trace goes on after this step: for a direct jmp/call, at its target; for a `ret`
+   * (matching a call earlier in the trace), at the predicted return address `predict`.
+   */
   follow: boolean;
+  /** Predicted return address of a followed `ret`. */
+  predict: number;
 }
 
 function recordAt(c: Cpu, a: number): Insn | undefined {
@@ -314,10 +312,11 @@ function compilable(i: Insn): boolean {
 function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
   const steps: TraceStep[] = [];
   const seen = new Set<number>();
+  const shadow: number[] = []; // return addresses of the calls the trace followed
   let rec: Insn | undefined = head;
   while (rec !== undefined && steps.length < max && compilable(rec) && !seen.has(rec.ip)) {
     seen.add(rec.ip);
-    const step: TraceStep = { rec, follow: false };
+    const step: TraceStep = { rec, follow: false, predict: NaN };
     steps.push(step);
     const f = rec.flow;
     if (f === 0 || f === 3) {
@@ -331,10 +330,22 @@ function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
       const next = recordAt(c, t);
       if (next === undefined || !compilable(next)) break;
       step.follow = true;
+      if (f === 5) shadow.push(rec.next);
       rec = next;
       continue;
     }
-    break; // indirect branch, return
+    if (f === 4 && shadow.length > 0) {
+      // A return from a call inside the trace: go on at the call's return address, guarded.
+      const t = shadow.pop()!;
+      if (t === head.ip || seen.has(t)) break;
+      const next = recordAt(c, t);
+      if (next === undefined || !compilable(next)) break;
+      step.follow = true;
+      step.predict = t;
+      rec = next;
+      continue;
+    }
+    break; // indirect branch, unpredicted return
   }
   // The length limit may stop the trace right after a followed jmp/call: it exits there.
   const last = steps[steps.length - 1];
@@ -671,8 +682,116 @@ function rdFn(w: number): string {
   return w === 8 ? "rd64" : w === 4 ? "rd32" : w === 2 ? "rd16" : "rd8";
 }
 
-/** Read operand `o` (GPR, memory at `ea`, immediate) into locals; returns [lo, hi]. */
-function readOp(g: Gen, o: Operand, w: number, ea: string): [string, string] {
+/**
+ * A memory operand's address: 64-bit halves `l`/`h` (u32 expressions) for the inline TLB probe,
+ * or a canonical-number expression `canon` (segment-based operands), which goes through the
+ * accessor functions.
+ */
+interface Addr {
+  l: string;
+  h: string;
+  canon: string | null;
+}
+
+/** Emit the address computation of `m` (into `eal`/`eah` or `ea`). */
+function memAddr(g: Gen, m: MemOperand): Addr {
+  if (m.seg !== 0) {
+    g.emit(`const ea = ${eaExpr(m)};`);
+    return { l: "", h: "", canon: "ea" };
+  }
+  if (m.ripRel || (m.base < 0 && m.index < 0)) {
+    const a = linearFromHalves(m.dispLo, m.dispHi);
+    if (Number.isNaN(a)) return { l: "", h: "", canon: "NaN" };
+    return { l: hexNum(a >>> 0), h: hexNum(Math.floor(a / 4294967296) >>> 0), canon: null };
+  }
+  const small = (m.dispHi === 0 && m.dispLo < 0x80000000) ||
+    (m.dispHi === 0xffffffff && m.dispLo >= 0x80000000);
+  const d = small ? (m.dispLo | 0) : m.dispLo;
+  if (m.index < 0 && d === 0) {
+    g.emit(`const eal = L[${m.base}], eah = H[${m.base}];`);
+    return { l: "eal", h: "eah", canon: null };
+  }
+  const lo: string[] = [], hi: string[] = [];
+  if (m.base >= 0) {
+    lo.push(`L[${m.base}]`);
+    hi.push(`H[${m.base}]`);
+  }
+  if (m.index >= 0) {
+    lo.push(m.scale === 1 ? `L[${m.index}]` : `L[${m.index}] * ${m.scale}`);
+    hi.push(m.scale === 1 ? `H[${m.index}]` : `H[${m.index}] * ${m.scale}`);
+  }
+  if (d !== 0) lo.push(hexNum(d));
+  if (!small && m.dispHi !== 0) hi.push(hexNum(m.dispHi));
+  g.emit(`const eax = ${lo.join(" + ")}, eal = eax >>> 0;`);
+  g.emit(`const eah = (${hi.join(" + ")} + (eax - eal) / 4294967296) >>> 0;`);
+  return { l: "eal", h: "eah", canon: null };
+}
+
+/** Condition of an inline TLB hit for a `w`-byte access through entry `tp` at offset `o`. */
+function tlbHit(tp: string, o: string, A: Addr, w: number): string {
+  return `${tp}.tagLo === (${A.l} >>> 12) && ${tp}.tagHi === ${A.h}` +
+    (w > 1 ? ` && ${o} <= ${4096 - w}` : "");
+}
+
+/** Emit a `w`-byte load; returns the [lo, hi] locals. */
+function load(g: Gen, w: number, A: Addr): [string, string] {
+  const v = g.t();
+  if (A.canon !== null) {
+    if (w === 8) {
+      g.emit(`const ${v} = rd64(${A.canon}), ${v}h = S.hi;`);
+      return [v, `${v}h`];
+    }
+    g.emit(`const ${v} = ${rdFn(w)}(${A.canon});`);
+    return [v, "0"];
+  }
+  const tp = `${v}p`, o = `${v}o`;
+  g.emit(`const ${tp} = RT[(${A.l} >>> 12) & 1023], ${o} = ${A.l} & 4095;`);
+  const slow = `M.${rdFn(w)}(lin(${A.l}, ${A.h}))`;
+  if (w === 8) {
+    g.emit(`let ${v}, ${v}h; if (${tlbHit(tp, o, A, 8)}) {`);
+    g.emit(`${v} = ${tp}.view.getUint32(${o}, true); ${v}h = ${tp}.view.getUint32(${o} + 4, true);`);
+    g.emit(`} else { ${v} = ${slow}; ${v}h = M.hi; }`);
+    return [v, `${v}h`];
+  }
+  const fast = w === 1 ? `${tp}.data[${o}]` : `${tp}.view.getUint${w * 8}(${o}, true)`;
+  g.emit(`const ${v} = ${tlbHit(tp, o, A, w)} ? ${fast} : ${slow};`);
+  return [v, "0"];
+}
+
+/** Statements storing a `w`-byte value at `A`. */
+function memWrite(w: number, A: Addr, lo: string, hi: string): string {
+  if (A.canon !== null) {
+    switch (w) {
+      case 8:
+        return `wr64(${A.canon}, ${lo}, ${hi});`;
+      case 4:
+        return `wr32(${A.canon}, ${lo});`;
+      case 2:
+        return `wr16(${A.canon}, ${lo});`;
+      default:
+        return `wr8(${A.canon}, ${lo});`;
+    }
+  }
+  const head = `{ const tp = WT[(${A.l} >>> 12) & 1023], o = ${A.l} & 4095; if (${
+    tlbHit("tp", "o", A, w)
+  }) `;
+  const slowAddr = `lin(${A.l}, ${A.h})`;
+  switch (w) {
+    case 8:
+      return head +
+        `{ tp.view.setUint32(o, ${lo}, true); tp.view.setUint32(o + 4, ${hi}, true); }` +
+        ` else M.wr64(${slowAddr}, ${lo} >>> 0, ${hi} >>> 0); }`;
+    case 4:
+      return head + `tp.view.setUint32(o, ${lo}, true); else M.wr32(${slowAddr}, ${lo} >>> 0); }`;
+    case 2:
+      return head + `tp.view.setUint16(o, ${lo}, true); else M.wr16(${slowAddr}, ${lo} & 0xffff); }`;
+    default:
+      return head + `tp.data[o] = ${lo}; else M.wr8(${slowAddr}, ${lo} & 0xff); }`;
+  }
+}
+
+/** Read operand `o` (GPR, memory at `A`, immediate) into locals; returns [lo, hi]. */
+function readOp(g: Gen, o: Operand, w: number, A: Addr | null): [string, string] {
   if (o.kind === OPK_IMM) return immRead(o, w);
   if (o.kind === OPK_REG) {
     const [lo, hi] = regRead(o, w);
@@ -684,26 +803,30 @@ function readOp(g: Gen, o: Operand, w: number, ea: string): [string, string] {
     g.emit(`const ${v} = ${lo};`);
     return [v, "0"];
   }
-  const v = g.t();
-  if (w === 8) {
-    g.emit(`const ${v} = rd64(${ea}), ${v}h = S.hi;`);
-    return [v, `${v}h`];
-  }
-  g.emit(`const ${v} = ${rdFn(w)}(${ea});`);
-  return [v, "0"];
+  return load(g, w, A!);
 }
 
-function memWrite(w: number, ea: string, lo: string, hi: string): string {
-  switch (w) {
-    case 8:
-      return `wr64(${ea}, ${lo}, ${hi});`;
-    case 4:
-      return `wr32(${ea}, ${lo});`;
-    case 2:
-      return `wr16(${ea}, ${lo});`;
-    default:
-      return `wr8(${ea}, ${lo});`;
-  }
+/** Statements pushing a u64 (rsp -= 8, store); leaves the new rsp halves in `sl`/`sh`. */
+function pushCode(lo: string, hi: string): string {
+  const A: Addr = { l: "sl", h: "sh", canon: null };
+  return `let sl = L[4] - 8, sh = H[4]; if (sl < 0) { sl += 4294967296; sh = (sh - 1) >>> 0; }\n` +
+    `${memWrite(8, A, lo, hi)}\nL[4] = sl; H[4] = sh;`;
+}
+
+/** Canonical number of halves known to be canonical. */
+function canonOf(l: string, h: string): string {
+  return `(${h} <= 0x7fff ? ${h} * 4294967296 + ${l} : (${h} - 4294967296) * 4294967296 + ${l})`;
+}
+
+/** Emit a pop of a u64 into locals (rsp += 8); returns [lo, hi] and the old rsp halves. */
+function popCode(g: Gen, extra = 0): [string, string] {
+  g.emit("const sl = L[4], sh = H[4];");
+  const [v, vh] = load(g, 8, { l: "sl", h: "sh", canon: null });
+  g.emit(
+    `{ const nl = sl + ${8 + extra}; if (nl >= 4294967296) { L[4] = nl - 4294967296; ` +
+      `H[4] = (sh + 1) >>> 0; } else L[4] = nl; }`,
+  );
+  return [v, vh];
 }
 
 function isGpr(o: Operand | undefined): o is Operand {
@@ -725,24 +848,21 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
   const [d, s] = i.ops;
   const m = i.mnemonic;
   const hasMem = i.mem !== null;
-  const ea = hasMem ? "ea" : "";
   if (hasMem && i.mem!.addr32) return false;
-  const setupEa = () => {
-    if (hasMem) g.emit(`const ea = ${eaExpr(i.mem!)};`);
-  };
+  const setupEa = (): Addr | null => (hasMem ? memAddr(g, i.mem!) : null);
   if (NOP_MNEMONICS.has(m)) return true;
   switch (m) {
     case M.Mov: {
       if (!isRm(d) || !isRmi(s)) return false;
       const w = d.w;
-      setupEa();
+      const ea = setupEa();
       const [lo, hi] = s.kind === OPK_MEM
         ? readOp(g, s, w, ea)
         : s.kind === OPK_IMM
         ? immRead(s, w)
         : readOp(g, s, w, ea);
       if (d.kind === OPK_MEM) {
-        g.emit(memWrite(w, ea, lo, hi));
+        g.emit(memWrite(w, ea!, lo, hi));
         return "store";
       }
       g.emit(regWrite(d, w, lo, hi));
@@ -753,7 +873,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Movsxd: {
       if (!isGpr(d) || !isRm(s)) return false;
       const w = d.w, ws = s.w;
-      setupEa();
+      const ea = setupEa();
       const [v] = readOp(g, s, ws, ea);
       if (m === M.Movzx || ws === w) {
         g.emit(regWrite(d, w, v, "0"));
@@ -790,11 +910,11 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
       const x = g.t();
       g.emit(`const ${x} = ${lo.join(" + ")};`);
       if (w === 8) {
-        g.emit(`const ${x}l = ${x} % 4294967296;`);
+        g.emit(`const ${x}l = ${x} >>> 0;`);
         g.emit(
-          regWrite(d, 8, `${x}l`, `(${hi.join(" + ")} + (${x} - ${x}l) / 4294967296) % 4294967296`),
+          regWrite(d, 8, `${x}l`, `(${hi.join(" + ")} + (${x} - ${x}l) / 4294967296) >>> 0`),
         );
-      } else g.emit(regWrite(d, w, w === 4 ? `${x} % 4294967296` : `${x} & 0xffff`, "0"));
+      } else g.emit(regWrite(d, w, w === 4 ? `${x} >>> 0` : `${x} & 0xffff`, "0"));
       return true;
     }
     case M.Add:
@@ -806,7 +926,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Test: {
       if (!isRm(d) || !isRmi(s) || i.ops.length !== 2) return false;
       const w = d.w;
-      setupEa();
+      const ea = setupEa();
       const [bl, bh] = readOp(g, s, w, ea);
       const [al, ah] = readOp(g, d, w, ea);
       const logic = m === M.And || m === M.Or || m === M.Xor || m === M.Test;
@@ -823,7 +943,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
         }
         if (w !== 8) p.rh = "0";
         if (store) {
-          if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+          if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, p.r, p.rh));
           else g.emit(regWrite(d, w, p.r, p.rh));
         }
         g.flags = p;
@@ -864,7 +984,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
         }
       }
       if (store) {
-        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, p.r, p.rh));
         else g.emit(regWrite(d, w, p.r, p.rh));
       }
       g.flags = p;
@@ -876,14 +996,14 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Not: {
       if (!isRm(d) || i.ops.length !== 1) return false;
       const w = d.w;
-      setupEa();
+      const ea = setupEa();
       const [al, ah] = readOp(g, d, w, ea);
       if (m === M.Not) {
         const x = g.t();
         g.emit(`const ${x} = ~${al} ${w === 4 || w === 8 ? ">>> 0" : `& ${mask(w)}`};`);
         const hi = w === 8 ? `~${ah} >>> 0` : "0";
         if (d.kind === OPK_MEM) {
-          g.emit(memWrite(w, ea, x, hi));
+          g.emit(memWrite(w, ea!, x, hi));
           return "store";
         }
         g.emit(regWrite(d, w, x, hi));
@@ -902,7 +1022,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
           g.emit(`const ${x}h = (0 - ${ah} - (${al} !== 0 ? 1 : 0)) >>> 0;`);
         } else g.emit(`const ${x} = (0 - ${al}) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
         const hi = w === 8 ? `${x}h` : "0";
-        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, x, hi));
+        if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, x, hi));
         else g.emit(regWrite(d, w, x, hi));
         g.flags = p;
         return d.kind === OPK_MEM ? "store" : true;
@@ -923,22 +1043,23 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
         g.emit(`${p.r} = (${al} ${op} 1) ${w === 4 ? ">>> 0" : `& ${mask(w)}`};`);
         p.rh = "0";
       }
-      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, p.r, p.rh));
       else g.emit(regWrite(d, w, p.r, p.rh));
       g.flags = p;
       return d.kind === OPK_MEM ? "store" : true;
     }
     case M.Push: {
       if (!isRmi(d) || (d.kind !== OPK_IMM && d.w !== 8) || i.bytes[0] === 0x66) return false;
-      setupEa();
+      const ea = setupEa();
       const [lo, hi] = readOp(g, d, 8, ea);
-      g.emit(`push64(c, ${lo}, ${hi});`);
+      g.emit(`{ ${pushCode(lo, hi)} }`);
       return "store";
     }
     case M.Pop: {
       if (!isGpr(d) || d.w !== 8) return false;
-      g.emit("{ const sl = lin(L[4], H[4]); const v = rd64(sl), vh = S.hi; rspAdd(c, 8);");
-      g.emit(`${regWrite(d, 8, "v", "vh")} }`);
+      g.emit("{");
+      const [v, vh] = popCode(g);
+      g.emit(`${regWrite(d, 8, v, vh)} }`);
       return true;
     }
     case M.Setb:
@@ -958,10 +1079,10 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Seto:
     case M.Setno: {
       if (!isRm(d) || i.cc === 0) return false;
-      setupEa();
+      const ea = setupEa();
       const v = `(${g.cond(i.cc)} ? 1 : 0)`;
       if (d.kind === OPK_MEM) {
-        g.emit(memWrite(1, ea, v, "0"));
+        g.emit(memWrite(1, ea!, v, "0"));
         return "store";
       }
       g.emit(regWrite(d, 1, v, "0"));
@@ -979,8 +1100,8 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Xchg: {
       if (!isGpr(d) || !isGpr(s) || d.w < 4) return false;
       const w = d.w;
-      const [al, ah] = readOp(g, d, w, "");
-      const [bl, bh] = readOp(g, s, w, "");
+      const [al, ah] = readOp(g, d, w, null);
+      const [bl, bh] = readOp(g, s, w, null);
       g.emit(regWrite(d, w, bl, bh));
       g.emit(regWrite(s, w, al, ah));
       return true;
@@ -992,7 +1113,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
       const mul = i.ops.length === 3 ? i.ops[2]! : d;
       if (!isRm(src) || !isRmi(mul)) return false;
       const w = d.w;
-      setupEa();
+      const ea = setupEa();
       const [b, bh] = readOp(g, src, w, ea);
       const [a, ah] = readOp(g, mul, w, ea);
       const p = g.newProducer(LAZY_RES, w);
@@ -1018,11 +1139,11 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
       const w = d.w;
       const cnt = s.immLo & (w === 8 ? 63 : 31);
       if (cnt === 0) return false; // flags unchanged: the handler does it
-      setupEa();
+      const ea = setupEa();
       const [a, ah] = readOp(g, d, w, ea);
       const p = g.newProducer(LAZY_RES, w);
       emitShift(g, p, m === M.Shr ? 1 : m === M.Sar ? 2 : 0, w, a, ah, cnt);
-      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea, p.r, p.rh));
+      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, p.r, p.rh));
       else g.emit(regWrite(d, w, p.r, p.rh));
       g.flags = p;
       return d.kind === OPK_MEM ? "store" : true;
@@ -1045,7 +1166,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
     case M.Cmovnp: {
       if (!isGpr(d) || !isRm(s) || i.cc === 0) return false;
       const w = d.w;
-      setupEa();
+      const ea = setupEa();
       const [lo, hi] = readOp(g, s, w, ea); // the source is read (and may fault) either way
       g.emit(`if ${g.cond(i.cc)} { ${regWrite(d, w, lo, hi)} }`);
       if (w === 4) g.emit(`else H[${d.reg}] = 0;`);
@@ -1133,6 +1254,7 @@ function emitBranch(
   follow: boolean,
   count: number,
   max: number,
+  predict: number,
 ): void {
   const m = i.mnemonic;
   const d = i.ops[0];
@@ -1144,19 +1266,15 @@ function emitBranch(
     let t = target;
     if (!direct) {
       if (!isRm(d) || d.w !== 8) throw new Error("uncompilable call");
-      if (i.mem !== null) g.emit(`const ea = ${eaExpr(i.mem)};`);
-      const [lo, hi] = readOp(g, d, 8, "ea");
+      const A = i.mem !== null ? memAddr(g, i.mem) : null;
+      const [lo, hi] = readOp(g, d, 8, A);
       g.emit(
         `const tg = lin(${lo}, ${hi}); if (tg !== tg) throw gpf("Non-canonical call target");`,
       );
       t = "tg";
     }
-    g.emit(
-      `{ const sl = push64(c, ${hexNum(ret >>> 0)}, ${
-        hexNum(Math.floor(ret / 4294967296) >>> 0)
-      });`,
-    );
-    g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, sl); }`);
+    g.emit(`{ ${pushCode(hexNum(ret >>> 0), hexNum(Math.floor(ret / 4294967296) >>> 0))}`);
+    g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, ${canonOf("sl", "sh")}); }`);
     g.emit(`if (!B.valid) ${g.exit(t, count)}`);
     if (!follow) g.emit(g.exit(t, count));
     return;
@@ -1168,18 +1286,20 @@ function emitBranch(
       return;
     }
     if (!isRm(d) || d.w !== 8) throw new Error("uncompilable jmp");
-    if (i.mem !== null) g.emit(`const ea = ${eaExpr(i.mem)};`);
-    const [lo, hi] = readOp(g, d, 8, "ea");
+    const A = i.mem !== null ? memAddr(g, i.mem) : null;
+    const [lo, hi] = readOp(g, d, 8, A);
     g.emit(`const tg = lin(${lo}, ${hi}); if (tg !== tg) throw gpf("Non-canonical jump target");`);
     g.emit(g.exit("tg", count));
     return;
   }
   if (m === M.Ret) {
     const extra = i.ops.length > 0 ? i.ops[0]!.immLo & 0xffff : 0;
-    g.emit("const sl = lin(L[4], H[4]); const rl = rd64(sl), rh = S.hi; const tg = lin(rl, rh);");
+    const [rl, rh] = popCode(g, extra);
+    g.emit(`const tg = lin(${rl}, ${rh});`);
     g.emit('if (tg !== tg) throw gpf("Non-canonical return address");');
-    g.emit(`rspAdd(c, ${8 + extra}); c.calls.onReturn(sl, tg);`);
-    g.emit(g.exit("tg", count));
+    g.emit(`c.calls.onReturn(${canonOf("sl", "sh")}, tg);`);
+    if (follow && !Number.isNaN(predict)) g.emit(`if (tg !== ${hexNum(predict)}) ${g.exit("tg", count)}`);
+    else g.emit(g.exit("tg", count));
     return;
   }
   // Conditional branch: exit (or loop) when taken, fall through otherwise.
@@ -1201,14 +1321,14 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
   const R: Insn[] = [];
   const max = steps.length;
   for (let idx = 0; idx < steps.length; idx++) {
-    const { rec, follow } = steps[idx]!;
+    const { rec, follow, predict } = steps[idx]!;
     const last = idx === steps.length - 1;
     g.begin(rec);
     g.k++;
     g.emit("{");
     const count = idx + 1;
     if (rec.flow !== 0) {
-      emitBranch(g, rec, follow || !last ? true : false, count, max);
+      emitBranch(g, rec, follow || !last, count, max, predict);
       if (!last && rec.flow !== 3 && !follow) break;
     } else {
       const r = emitNative(g, rec);
@@ -1228,8 +1348,9 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
   const body = g.lines.join("\n");
   const decls = [...g.decls];
   const src = [
-    `const { rd8, rd16, rd32, rd64, wr8, wr16, wr32, wr64, S, lin, mat, PAR, push64, rspAdd,` +
-    ` gpf, segAdd, mul64, P } = h;`,
+    `const { rd8, rd16, rd32, rd64, wr8, wr16, wr32, wr64, S, lin, mat, PAR,` +
+    ` gpf, segAdd, mul64, P, RT, WT } = h;`,
+    `const M = h.mem;`,
     `const IPS = [${ipList}];`,
     `return function block(c, budget) {`,
     `const L = c.lo, H = c.hi;`,

@@ -39,6 +39,10 @@ const MAX_INSN = 15;
 export interface Page {
   /** Page number (canonical linear address / 4096). */
   readonly number: number;
+  /** Low 32 bits of the page address >>> 12 (TLB tag of compiled code). */
+  readonly tagLo: number;
+  /** High 32 bits of the page address (TLB tag of compiled code). */
+  readonly tagHi: number;
   /** Page contents. */
   readonly data: Uint8Array;
   /** DataView over `data`. */
@@ -67,6 +71,8 @@ export interface CodeBlock {
 /** Placeholder TLB entry that matches no page number. */
 const NO_PAGE: Page = {
   number: NaN,
+  tagLo: -1,
+  tagHi: -1,
   data: new Uint8Array(0),
   view: new DataView(new ArrayBuffer(0)),
   perm: 0,
@@ -206,8 +212,11 @@ export class Memory {
         this.#dropCode(p);
       } else {
         const data = new Uint8Array(PAGE_SIZE);
+        const base = pn * PAGE_SIZE;
         this.#pages.set(pn, {
           number: pn,
+          tagLo: (base >>> 0) >>> 12,
+          tagHi: Math.floor(base / 4294967296) >>> 0,
           data,
           view: new DataView(data.buffer),
           perm: perms,

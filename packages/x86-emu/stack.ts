@@ -44,17 +44,36 @@ export class CallTracker {
   readonly frames: CallFrame[] = [];
   /** Maximum depth kept (older frames are dropped, keeping memory bounded on long runs). */
   maxDepth = 4096;
+  /** Popped frame objects reused by later calls (calls and returns allocate nothing). */
+  readonly #free: CallFrame[] = [];
+
+  #push(kind: "call" | "interrupt", site: number, target: number, ret: number, slot: number) {
+    const f = this.frames;
+    if (f.length >= this.maxDepth) f.shift();
+    const o = this.#free.pop();
+    if (o === undefined) f.push({ kind, site, target, returnAddress: ret, slot });
+    else {
+      o.kind = kind;
+      o.site = site;
+      o.target = target;
+      o.returnAddress = ret;
+      o.slot = slot;
+      f.push(o);
+    }
+  }
+
+  #release(o: CallFrame): void {
+    if (this.#free.length < 64) this.#free.push(o);
+  }
 
   /** Record a call. */
   onCall(site: number, target: number, returnAddress: number, slot: number): void {
-    if (this.frames.length >= this.maxDepth) this.frames.shift();
-    this.frames.push({ kind: "call", site, target, returnAddress, slot });
+    this.#push("call", site, target, returnAddress, slot);
   }
 
   /** Record an interrupt frame (its `slot` is the saved-RIP slot). */
   onInterrupt(site: number, target: number, slot: number): void {
-    if (this.frames.length >= this.maxDepth) this.frames.shift();
-    this.frames.push({ kind: "interrupt", site, target, returnAddress: site, slot });
+    this.#push("interrupt", site, target, site, slot);
   }
 
   /**
@@ -63,7 +82,7 @@ export class CallTracker {
    */
   onReturn(slot: number, value: number): void {
     const f = this.frames;
-    while (f.length > 0 && f[f.length - 1]!.slot < slot) f.pop();
+    while (f.length > 0 && f[f.length - 1]!.slot < slot) this.#release(f.pop()!);
     const top = f[f.length - 1];
     if (top === undefined || top.slot !== slot) return;
     f.pop();
@@ -72,6 +91,7 @@ export class CallTracker {
       const parent = f[f.length - 1];
       if (parent !== undefined) parent.target = value;
     }
+    this.#release(top);
   }
 
   /** Forget everything (new call from the host). */
