@@ -70,6 +70,15 @@ const EINVAL: XenErrno = { name: "EINVAL", value: 22 };
  *   `-EKEYREJECTED` for all of these (or `-ENOKEY`/`-ENOPKG`, which it turns into
  *   `-EKEYREJECTED` under `sig_enforce`).
  * - `EINVAL` (22) for `BAD_CERTIFICATE`, a host configuration problem.
+ *
+ * @example
+ * ```ts
+ * import { SIGNATURE_ERRNO } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(SIGNATURE_ERRNO.BAD_SIGNATURE, { name: "EACCES", value: 13 });
+ * assert.equal(SIGNATURE_ERRNO.BAD_SIG_LEN.name, "EBADMSG");
+ * ```
  */
 export const SIGNATURE_ERRNO: Readonly<Record<SignatureErrorCode, XenErrno>> = {
   UNSIGNED: EACCES,

@@ -394,6 +394,7 @@ export function verifyPayloadLegacy(
 /**
  * The checks of {@linkcode verifyPayloadLegacy} on a split trailer, with the
  * payload in memory or read in chunks; `size` is the whole file's length.
+ * Internal (not exported from mod.ts): verify.ts uses it for sources.
  */
 export function verifyLegacyParts(
   sig: LegacySignature,

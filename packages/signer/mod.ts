@@ -50,7 +50,18 @@ export * from "./errors.ts";
 export * from "./extract.ts";
 export * from "./file.ts";
 export * from "./keys.ts";
-export * from "./legacy.ts";
+export {
+  LEGACY_HASH_ALGO,
+  type LegacySignature,
+  legacySignerName,
+  type LegacySignOptions,
+  parseLegacySignature,
+  PKEY_ALGO_DSA,
+  PKEY_ALGO_RSA,
+  readLegacySignature,
+  signPayloadLegacy,
+  verifyPayloadLegacy,
+} from "./legacy.ts";
 export * from "./pkcs7.ts";
 export * from "./sign.ts";
 export * from "./source.ts";

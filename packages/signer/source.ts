@@ -17,7 +17,17 @@ export interface ByteSource {
   read(buffer: Uint8Array, position: number): number;
 }
 
-/** Size of the chunks the signer hashes a {@linkcode ByteSource} in. */
+/**
+ * Size of the chunks the signer hashes a {@linkcode ByteSource} in: 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { CHUNK_SIZE } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(CHUNK_SIZE, 1048576);
+ * ```
+ */
 export const CHUNK_SIZE = 1 << 20;
 
 /**

@@ -24,7 +24,17 @@ export interface TrustStoreReader {
   isDirectory(path: string): boolean;
 }
 
-/** {@linkcode TrustStoreReader} on node:fs. */
+/**
+ * {@linkcode TrustStoreReader} on node:fs.
+ *
+ * @example
+ * ```ts
+ * import { nodeTrustStoreReader } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(nodeTrustStoreReader.isDirectory("packages/signer/testdata"), true);
+ * ```
+ */
 export const nodeTrustStoreReader: TrustStoreReader = {
   readFile: (path) => readFileSync(path),
   readDir: (path) => readdirSync(path),

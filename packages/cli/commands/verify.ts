@@ -103,7 +103,20 @@ export function readTrust(
   );
 }
 
-/** Who signed, as `sign` and `verify` print it. */
+/**
+ * Who signed, as the rows `sign` and `verify` print.
+ *
+ * @example
+ * ```ts
+ * import { renderSigner } from "./verify.ts";
+ * import assert from "node:assert/strict";
+ * const rows = renderSigner({
+ *   issuer: "CN=k", subject: "CN=k", serial: "01", keyId: null,
+ *   identifiedBy: "issuerAndSerialNumber", name: null,
+ * });
+ * assert.deepEqual(rows[3], ["key id", "(none)"]);
+ * ```
+ */
 export function renderSigner(signer: PayloadSigner): string[][] {
   const rows = [
     ["issuer", signer.issuer],
