@@ -246,6 +246,18 @@ export function setExitCode(code: number): void {
 let tmpCounter = 0;
 
 /**
+ * Fault injection for the end-to-end tests: with `LPKIT_TEST_STALL=<name>:<ms>`,
+ * a write of a file named `<name>` pauses between the fsync of its
+ * temporary file and the rename, so a test can kill the process right there.
+ */
+function stallForTests(path: string): void {
+  const spec = process.env.LPKIT_TEST_STALL;
+  if (spec === undefined) return;
+  const [name, ms] = spec.split(":");
+  if (path.endsWith(`/${name}`)) Atomics.wait(sleeper, 0, 0, Number(ms));
+}
+
+/**
  * Writes `data` to `path` through a temporary file, fsync and rename.
  *
  * @example
@@ -272,6 +284,7 @@ export function writeFileAtomic(path: string, data: Uint8Array): void {
     throw e;
   }
   closeSync(fd);
+  stallForTests(path);
   try {
     renameSync(tmp, path);
   } catch (e) {

@@ -196,6 +196,11 @@ class Shape {
     }
     return v;
   }
+  /** Simulated nanoseconds: fractional at clock rates that do not divide 1 GHz. */
+  time(v: unknown, what: string): number {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(`${what} is not a time`);
+    return v;
+  }
   oneOf<T extends string>(v: unknown, values: readonly T[], what: string): T {
     if (!values.includes(v as T)) this.fail(`${what} is not one of ${values.join(", ")}`);
     return v as T;
@@ -258,7 +263,7 @@ function parseEntry(s: Shape, v: unknown, i: number): HistoryEntry {
   const o = s.object(v, w);
   const outcome: Outcome = {
     ret: o.ret === null ? null : s.int(o.ret, `${w}.ret`, -4095, 0),
-    atNs: s.int(o.atNs, `${w}.atNs`),
+    atNs: s.time(o.atNs, `${w}.atNs`),
     ...(o.crash === undefined ? {} : { crash: s.string(o.crash, `${w}.crash`) }),
     ...(o.result === undefined ? {} : { result: s.string(o.result, `${w}.result`) }),
   };

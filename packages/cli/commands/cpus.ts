@@ -28,6 +28,8 @@ export interface CpusReport {
     activity: string;
     /** The background task it runs, or null. */
     task: string | null;
+    /** Background tasks waiting for it (they start when simulated time passes). */
+    queued: string[];
     rip: bigint;
     /** The exact call chain, innermost first, as Xen's %pS. */
     backtrace: string[];
@@ -43,6 +45,8 @@ export function cpusReport(host: Host): CpusReport {
       cpu: k,
       activity: host.cpus.activity(k),
       task: host.cpus.currentTask(k)?.label ?? null,
+      queued: host.cpus.pendingTasks().filter((t) => t.cpu === k && t !== host.cpus.currentTask(k))
+        .map((t) => t.label),
       rip: host.cpus.cpu(k).getRip(),
       backtrace: host.cpus.backtrace(k),
     })),
@@ -57,7 +61,7 @@ function render(r: CpusReport): string {
     const [top, ...callers] = c.backtrace;
     out += `CPU${c.cpu}  ${c.activity.padEnd(8)} ${top ?? `0x${c.rip.toString(16)}`}${
       c.task === null ? "" : `  (task: ${c.task})`
-    }\n`;
+    }${c.queued.length === 0 ? "" : `  (queued: ${c.queued.join(", ")})`}\n`;
     for (const f of callers) out += `        <- ${f}\n`;
   }
   return out;
