@@ -214,3 +214,33 @@ export function readXenSyms(): Uint8Array | undefined {
     throw e;
   }
 }
+
+/** Where {@linkcode snippet} maps code and data. */
+export const SNIPPET_CODE = 0x400000n;
+/** Data area of {@linkcode snippet} (64 KiB, RW). */
+export const SNIPPET_DATA = 0x600000n;
+
+/** The two execution modes most tests run in. */
+export const JIT_MODES = [["interpreter", false], ["block compiler", { threshold: 1 }]] as const;
+
+/** A machine running hand-assembled bytes at SNIPPET_CODE (RX) with data at SNIPPET_DATA. */
+export function snippet(
+  code: readonly number[],
+  options: ConstructorParameters<typeof Machine>[0] = {},
+): Machine {
+  const m = new Machine({ cpus: 1, ...options });
+  m.map({ address: SNIPPET_CODE, data: new Uint8Array(code), size: 4096, perms: 5 });
+  m.map({ address: SNIPPET_DATA, data: new Uint8Array(0), size: 0x10000, perms: PERM_RW });
+  return m;
+}
+
+/** Run `fn` and return the CpuFault it throws. */
+export function expectFault<T extends Error>(fn: () => unknown, type: new (...a: never[]) => T): T {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof type) return e;
+    throw e;
+  }
+  throw new Error(`expected ${type.name}`);
+}

@@ -14,7 +14,8 @@ export type CpuFaultCode =
   | "DE"
   | "HLT"
   | "BUDGET"
-  | "IO";
+  | "IO"
+  | "STOPPED";
 
 /** Options of {@linkcode CpuFault}. */
 export interface CpuFaultOptions {
@@ -39,7 +40,8 @@ export interface CpuFaultOptions {
  * execution of a non-executable page), `GP` (non-canonical address, unknown MSR, ...), `UD` (invalid
  * or not implemented instruction; `mnemonic` and `bytes` name it), `UD2` (the `ud2` instruction,
  * which Xen uses for its BUG/WARN frames), `BP` (`int3`), `DE` (divide error), `HLT`, `BUDGET`
- * (instruction budget exhausted) and `IO` (port I/O without a handler).
+ * (instruction budget exhausted), `IO` (port I/O without a handler) and `STOPPED` (a host hook
+ * stopped the CPU during {@linkcode Machine.call}).
  *
  * @example Catching a page fault
  * ```ts
@@ -81,5 +83,47 @@ export class CpuFault extends Error {
     this.mnemonic = options.mnemonic;
     this.bytes = options.bytes;
     this.cpu = options.cpu ?? -1;
+  }
+}
+
+/** Stable codes of {@linkcode EmuError}. */
+export type EmuErrorCode =
+  | "NO_CPU"
+  | "CPU_BUSY"
+  | "UNKNOWN_SYMBOL"
+  | "NO_SYMBOLS"
+  | "UNMAPPED"
+  | "LIMIT"
+  | "BAD_OPTION";
+
+/**
+ * A misuse of the emulator's API by the host (as opposed to a {@linkcode CpuFault}, which the
+ * guest causes): an unknown CPU index or symbol, a hook on unmapped memory, too many host
+ * functions, an invalid option. `code` is stable; `subject` names the CPU, symbol or address.
+ *
+ * @example
+ * ```ts
+ * import { EmuError, Machine } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const m = new Machine({ cpus: 1 });
+ * assert.throws(() => m.call(3, 0x1000n), (e) => e instanceof EmuError && e.code === "NO_CPU");
+ * ```
+ */
+export class EmuError extends Error {
+  /** Stable error code. */
+  readonly code: EmuErrorCode;
+  /** What the error is about (CPU index, symbol name, hex address), when there is one. */
+  readonly subject: string | undefined;
+
+  /**
+   * @param code Stable code.
+   * @param message One-line description.
+   * @param subject What it is about.
+   */
+  constructor(code: EmuErrorCode, message: string, subject?: string) {
+    super(message);
+    this.name = "EmuError";
+    this.code = code;
+    this.subject = subject;
   }
 }

@@ -921,7 +921,7 @@ function callOp(i: Insn): Handler {
   }
   const s = i.ops[0]!;
   const rs = reader(s, 8);
-  if (!rs || s.w !== 8) return unimplemented(i, false);
+  if (!rs || s.w !== 8) return unimplemented(i, s.kind === OPK_MEM && s.w !== 8); // far: by design
   return withEa(i, (c) => {
     const lo = rs(c);
     const t = canonOrGp(linearFromHalves(lo, c.th));
@@ -952,7 +952,7 @@ function jmpOp(i: Insn): Handler {
   }
   const s = i.ops[0]!;
   const rs = reader(s, 8);
-  if (!rs || s.w !== 8) return unimplemented(i, false);
+  if (!rs || s.w !== 8) return unimplemented(i, s.kind === OPK_MEM && s.w !== 8); // far: by design
   return withEa(i, (c) => {
     const lo = rs(c);
     c.rip = canonOrGp(linearFromHalves(lo, c.th));
@@ -1605,6 +1605,7 @@ function build(i: Insn): Handler {
   if (bin !== undefined) return binop(i, bin, m !== M.Cmp && m !== M.Test);
   switch (m) {
     case M.Mov:
+    case M.Movnti: // a non-temporal hint only
       return mov(i);
     case M.Movzx:
       return movExtend(i, false);
@@ -1720,6 +1721,9 @@ function build(i: Insn): Handler {
   const x = xmmOp(i);
   if (x !== null) return x;
   if (BY_DESIGN.has(m)) return unimplemented(i, true);
+  // x87 and 3DNow!/MMX state (Xen saves and restores it, never computes with it), far jumps.
+  if (/^F[a-z0-9]+$/.test(mnemonicName(m)) || m === M.Emms) return unimplemented(i, true);
+
   if (i.ops.some((o) => o.kind === OPK_REG && o.rc !== RC_GPR && o.rc !== RC_XMM)) {
     return unimplemented(i, true); // x87, MMX, AVX, mask registers
   }

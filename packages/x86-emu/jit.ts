@@ -749,7 +749,9 @@ function load(g: Gen, w: number, A: Addr): [string, string] {
   const slow = `M.${rdFn(w)}(lin(${A.l}, ${A.h}))`;
   if (w === 8) {
     g.emit(`let ${v}, ${v}h; if (${tlbHit(tp, o, A, 8)}) {`);
-    g.emit(`${v} = ${tp}.view.getUint32(${o}, true); ${v}h = ${tp}.view.getUint32(${o} + 4, true);`);
+    g.emit(
+      `${v} = ${tp}.view.getUint32(${o}, true); ${v}h = ${tp}.view.getUint32(${o} + 4, true);`,
+    );
     g.emit(`} else { ${v} = ${slow}; ${v}h = M.hi; }`);
     return [v, `${v}h`];
   }
@@ -784,7 +786,8 @@ function memWrite(w: number, A: Addr, lo: string, hi: string): string {
     case 4:
       return head + `tp.view.setUint32(o, ${lo}, true); else M.wr32(${slowAddr}, ${lo} >>> 0); }`;
     case 2:
-      return head + `tp.view.setUint16(o, ${lo}, true); else M.wr16(${slowAddr}, ${lo} & 0xffff); }`;
+      return head +
+        `tp.view.setUint16(o, ${lo}, true); else M.wr16(${slowAddr}, ${lo} & 0xffff); }`;
     default:
       return head + `tp.data[o] = ${lo}; else M.wr8(${slowAddr}, ${lo} & 0xff); }`;
   }
@@ -1298,8 +1301,9 @@ function emitBranch(
     g.emit(`const tg = lin(${rl}, ${rh});`);
     g.emit('if (tg !== tg) throw gpf("Non-canonical return address");');
     g.emit(`c.calls.onReturn(${canonOf("sl", "sh")}, tg);`);
-    if (follow && !Number.isNaN(predict)) g.emit(`if (tg !== ${hexNum(predict)}) ${g.exit("tg", count)}`);
-    else g.emit(g.exit("tg", count));
+    if (follow && !Number.isNaN(predict)) {
+      g.emit(`if (tg !== ${hexNum(predict)}) ${g.exit("tg", count)}`);
+    } else g.emit(g.exit("tg", count));
     return;
   }
   // Conditional branch: exit (or loop) when taken, fall through otherwise.

@@ -7,12 +7,12 @@
  */
 
 import { Mnemonic } from "iced-x86";
-import { CpuFault } from "./faults.ts";
+import { CpuFault, EmuError } from "./faults.ts";
 import { fromLinear, hex, linearFromHalves, toLinear } from "./address.ts";
 import { type MappedRegion, Memory, PERM_RW, PERM_RX, PERM_X } from "./memory.ts";
-import { Cpu, STOP_HALT, STOP_PAUSE, STOP_RETURN } from "./cpu.ts";
+import { Cpu, STOP_HALT, STOP_HOST, STOP_PAUSE, STOP_RETURN } from "./cpu.ts";
 import { CpuModel, type CpuModelOptions } from "./cpu_model.ts";
-import { IMPL_YES, type Insn } from "./decoder.ts";
+import { decodeBytes, IMPL_YES, type Insn } from "./decoder.ts";
 import { pop, push } from "./interp.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler.ts";
 import type { JitOptions } from "./jit.ts";
@@ -24,6 +24,31 @@ export const XEN_STACK_SIZE = 0x8000;
 export const DEFAULT_STACK_BASE = 0xffff830000000000n;
 /** Page holding host traps (return trap, host functions). */
 export const HOST_TRAP_BASE = 0xffffffffffe00000n;
+
+/**
+ * Symbol lookup by name and by address, as `@lpkit/elf`'s `SymbolIndex` provides it (Xen's
+ * naming: `file.c#name` for local symbols, `%pS`-style `name+0xoff/0xsize` formatting).
+ */
+export interface SymbolLookup {
+  /** The symbol Xen knows by `name` (a global by its name, a local as `file#name`). */
+  byName(name: string): { value: bigint } | undefined;
+  /** `name+0xoff/0xsize`, or bare hex when no symbol holds `address`. */
+  format(address: bigint): string;
+}
+
+/** Where a call or hook goes: an address, or a symbol name resolved through `symbols`. */
+export type Target = bigint | string;
+
+/**
+ * What a {@linkcode Machine.hook} callback asks for: run the hooked instruction as usual
+ * (`"continue"`, also the meaning of returning nothing), stop the CPU at the hooked address
+ * (`"stop"`: `Cpu.run` returns with `stop` = `STOP_HOST`, and the hook runs again when the CPU
+ * resumes), or return from the function at once (`"return"`, optionally with a value for rax).
+ */
+export type HookAction = "continue" | "stop" | "return" | { return: bigint | number };
+
+/** A host hook: runs when a CPU reaches the hooked address, before the instruction there. */
+export type HookFunction = (cpu: Cpu) => HookAction | void;
 
 /** Options of {@linkcode Machine}. */
 export interface MachineOptions {
@@ -50,6 +75,8 @@ export interface MachineOptions {
    * the hotness threshold and the trace length. Results are identical either way.
    */
   jit?: boolean | JitOptions;
+  /** Symbols for string targets and symbolized backtraces (e.g. `parseElf(b).symbolIndex()`). */
+  symbols?: SymbolLookup;
 }
 
 /** Options of {@linkcode Machine.call}. */
@@ -91,6 +118,8 @@ export interface Task {
   fault?: CpuFault;
   /** Remaining budget. */
   budget: number;
+  /** Stopped by a host hook; {@linkcode Machine.resume} lets it run again. */
+  stopped: boolean;
 }
 
 /** Options of {@linkcode Machine.runAll}. */
@@ -133,6 +162,8 @@ export class Machine {
   readonly interruptHandlers: Map<number, bigint> = new Map();
   /** Host interrupt hook: return true when the host handled the vector itself. */
   onInterrupt: ((cpu: Cpu, vector: number) => boolean) | undefined = undefined;
+  /** Symbols for string targets and backtraces. */
+  symbols: SymbolLookup | undefined;
   /** Port I/O hook (`in`/`out`); without it port I/O raises `IO`. */
   onIo: ((cpu: Cpu, port: number, size: number, value: number | undefined) => number) | undefined =
     undefined;
@@ -147,6 +178,10 @@ export class Machine {
   /** @param options CPU count, model, stacks, clock, XMC mode. */
   constructor(options: MachineOptions = {}) {
     const n = options.cpus ?? 4;
+    if (!Number.isInteger(n) || n < 1 || n > 256) {
+      throw new EmuError("BAD_OPTION", `Cannot build a machine with ${n} CPUs (1..256)`);
+    }
+    this.symbols = options.symbols;
     this.model = new CpuModel(options.model);
     this.clockHz = options.clockHz ?? 2e9;
     this.cyclesPerInstruction = options.cyclesPerInstruction ?? 1;
@@ -154,7 +189,7 @@ export class Machine {
     this.#perCpu = options.perCpuAreaSize ?? 0x200;
     this.#stackBase = toLinear(options.stackBase ?? DEFAULT_STACK_BASE);
     if (this.#stackBase % XEN_STACK_SIZE !== 0) {
-      throw new RangeError("Cannot place stacks: the base must be 32 KiB aligned");
+      throw new EmuError("BAD_OPTION", "Cannot place stacks: the base must be 32 KiB aligned");
     }
     const hooks = {
       tsc: (c: Cpu) => BigInt(Math.floor(c.icount * this.cyclesPerInstruction)),
@@ -188,6 +223,7 @@ export class Machine {
     this.#pin(this.#returnTrap, (c, i) => {
       c.stop = STOP_RETURN;
       c.rip = i.ip;
+      c.extra = -1; // the trap is not a guest instruction: it retires nothing
     });
     this.memory.onCodeWrite = (_a, _n, stale) => this.#codeWritten(stale);
   }
@@ -221,6 +257,10 @@ export class Machine {
   }
 
   #pin(a: number, exec: (c: Cpu, i: Insn) => void): void {
+    this.#pinRecord(a, exec);
+  }
+
+  #pinRecord(a: number, exec: (c: Cpu, i: Insn) => void): Insn {
     const p = this.memory.page(a)!;
     const rec: Insn = {
       ip: a,
@@ -244,6 +284,8 @@ export class Machine {
       pinned: true,
     };
     (p.code ??= new Array(4096))[a - p.number * 4096] = rec;
+    this.memory.noteCode(p);
+    return rec;
   }
 
   /**
@@ -255,7 +297,9 @@ export class Machine {
    * @returns Its address.
    */
   hostFunction(fn: HostFunction): bigint {
-    if (this.#hostSlots >= 256) throw new RangeError("Cannot install more than 255 host functions");
+    if (this.#hostSlots >= 256) {
+      throw new EmuError("LIMIT", "Cannot install more than 255 host functions");
+    }
     const a = this.#returnTrap + 16 * this.#hostSlots++;
     this.#pin(a, (c) => {
       const r = fn(c);
@@ -302,11 +346,12 @@ export class Machine {
    */
   call(
     cpu: number,
-    address: bigint,
+    target: Target,
     args: readonly (bigint | number)[] = [],
     options: CallOptions = {},
   ): bigint {
     const c = this.#cpu(cpu);
+    const address = this.resolve(target);
     this.#prepareCall(c, address, args, options.rsp);
     let budget = options.budget ?? 10_000_000;
     const prev = this.#running;
@@ -323,6 +368,16 @@ export class Machine {
         if (c.stop === STOP_RETURN) return c.getReg("rax");
         if (c.stop === STOP_HALT) {
           throw new CpuFault("HLT", `hlt at ${hex(c.rip - 1)}`, { rip: c.getRip() - 1n, cpu });
+        }
+        if (c.stop === STOP_HOST) {
+          throw new CpuFault(
+            "STOPPED",
+            `A host hook stopped cpu${cpu} at ${this.symbolize(c.getRip())}`,
+            {
+              rip: c.getRip(),
+              cpu,
+            },
+          );
         }
       }
     } finally {
@@ -341,23 +396,43 @@ export class Machine {
    */
   start(
     cpu: number,
-    address: bigint,
+    target: Target,
     args: readonly (bigint | number)[] = [],
     options: CallOptions = {},
   ): Task {
     const c = this.#cpu(cpu);
     if (this.#tasks[cpu] && !this.#tasks[cpu]!.done) {
-      throw new RangeError(`Cannot start a task on cpu${cpu}: it is busy`);
+      throw new EmuError("CPU_BUSY", `Cannot start a task on cpu${cpu}: it is busy`, `cpu${cpu}`);
     }
+    const address = this.resolve(target);
     this.#prepareCall(c, address, args, options.rsp);
-    const t: Task = { cpu, address, done: false, budget: options.budget ?? 10_000_000 };
+    const t: Task = {
+      cpu,
+      address,
+      done: false,
+      budget: options.budget ?? 10_000_000,
+      stopped: false,
+    };
     this.#tasks[cpu] = t;
     return t;
   }
 
   /**
-   * Run all started tasks, interleaving CPUs in seeded quanta, until every task has returned
-   * or faulted. Pending interrupts are delivered at slice boundaries when IF is set.
+   * Let a task stopped by a hook run again in the next {@linkcode runAll} (its hook runs again
+   * first, and decides anew).
+   *
+   * @param cpu CPU index.
+   */
+  resume(cpu: number): void {
+    this.#cpu(cpu);
+    const t = this.#tasks[cpu];
+    if (t !== undefined) t.stopped = false;
+  }
+
+  /**
+   * Run all started tasks, interleaving CPUs in seeded quanta, until every task has returned,
+   * faulted or been stopped by a hook. Pending interrupts are delivered at slice boundaries when
+   * IF is set.
    *
    * @param options Seed, quantum, jitter, global budget.
    * @returns The tasks.
@@ -366,7 +441,8 @@ export class Machine {
     const sched = new Scheduler(options);
     let budget = options.budget ?? 100_000_000;
     const live = () =>
-      this.#tasks.filter((t): t is Task => t !== undefined && !t.done).map((t) => t.cpu)
+      this.#tasks.filter((t): t is Task => t !== undefined && !t.done && !t.stopped)
+        .map((t) => t.cpu)
         .filter((k) => !this.cpus[k]!.halted || this.#pending[k]!.length > 0);
     for (const c of this.cpus) c.yieldOnPause = true;
     try {
@@ -389,6 +465,8 @@ export class Machine {
           } else if (t.budget <= 0) {
             t.done = true;
             t.fault = new CpuFault("BUDGET", `Task budget exhausted at ${hex(c.rip)}`, { cpu });
+          } else if (c.stop === STOP_HOST) {
+            t.stopped = true; // until resume()
           } else if (c.stop === STOP_PAUSE) {
             // spin-loop hint: switch CPU
           }
@@ -455,7 +533,7 @@ export class Machine {
     return Math.max(...this.cpus.map((c) => this.timeNs(c.index)));
   }
 
-  /** Backtrace of a CPU from its exact call chain: rip, then return addresses. */
+  /** Backtrace of a CPU from its exact call chain: rip, then return addresses, innermost first. */
   backtrace(cpu: number): bigint[] {
     const c = this.#cpu(cpu);
     return c.calls.backtrace(c.rip).filter((a) => a !== this.#returnTrap).map(fromLinear);
@@ -477,8 +555,133 @@ export class Machine {
 
   #cpu(k: number): Cpu {
     const c = this.cpus[k];
-    if (c === undefined) throw new RangeError(`No cpu${k} (machine has ${this.cpus.length})`);
+    if (c === undefined) {
+      throw new EmuError("NO_CPU", `No cpu${k}: the machine has ${this.cpus.length}`, `cpu${k}`);
+    }
     return c;
+  }
+
+  /**
+   * The address of a target: a bigint as it is, a string through {@linkcode symbols}.
+   *
+   * @throws {EmuError} `NO_SYMBOLS` without a symbol table, `UNKNOWN_SYMBOL` for an unknown name.
+   */
+  resolve(target: Target): bigint {
+    if (typeof target === "bigint") return BigInt.asUintN(64, target);
+    if (this.symbols === undefined) {
+      throw new EmuError(
+        "NO_SYMBOLS",
+        `Cannot resolve "${target}": the machine has no symbols`,
+        target,
+      );
+    }
+    const s = this.symbols.byName(target);
+    if (s === undefined) throw new EmuError("UNKNOWN_SYMBOL", `Unknown symbol "${target}"`, target);
+    return s.value;
+  }
+
+  /** `name+0xoff/0xsize` for an address (Xen's `%pS`), or hex without symbols. */
+  symbolize(address: bigint): string {
+    const a = BigInt.asUintN(64, address);
+    if (a === fromLinear(this.#returnTrap)) return "<host return>";
+    if (a > fromLinear(this.#returnTrap) && a < fromLinear(this.#returnTrap) + 4096n) {
+      return `<host function ${(a - fromLinear(this.#returnTrap)) / 16n}>`;
+    }
+    return this.symbols?.format(a) ?? `0x${a.toString(16)}`;
+  }
+
+  /**
+   * Symbolized backtrace of a CPU from its exact call chain, innermost first:
+   * `common/kernel.c#do_xen_version+0x12/0x91f` style entries (see {@linkcode symbolize}).
+   */
+  backtraceSymbols(cpu: number): string[] {
+    return this.backtrace(cpu).map((a) => this.symbolize(a));
+  }
+
+  /**
+   * Run `fn` whenever a CPU reaches `target` (an instruction boundary in mapped code), before the
+   * instruction there executes; `fn` decides what happens next (see {@linkcode HookAction}).
+   * The guest bytes are untouched (stack scans and disassembly see the real code), writes to
+   * them are honoured, and compiled code stops at the address. E.g. the host can intercept
+   * `check_for_livepatch_work` in the idle loop.
+   *
+   * @param target Address or symbol.
+   * @param fn The hook.
+   * @returns A function removing the hook.
+   * @throws {EmuError} `UNMAPPED` when the address is not in mapped memory.
+   *
+   * @example Make a function return 7 without running it
+   * ```ts
+   * import { Machine, PERM_RX } from "@lpkit/x86-emu";
+   * import assert from "node:assert/strict";
+   * const m = new Machine({ cpus: 1 });
+   * // mov eax, 1; ret
+   * m.map({ address: 0x1000n, data: new Uint8Array([0xb8, 1, 0, 0, 0, 0xc3]), size: 6, perms: PERM_RX });
+   * const unhook = m.hook(0x1000n, () => ({ return: 7n }));
+   * assert.equal(m.call(0, 0x1000n), 7n);
+   * unhook();
+   * assert.equal(m.call(0, 0x1000n), 1n);
+   * ```
+   */
+  hook(target: Target, fn: HookFunction): () => void {
+    const address = this.resolve(target);
+    const a = toLinear(address);
+    const p = this.memory.page(a);
+    if (p === undefined) {
+      throw new EmuError("UNMAPPED", `Cannot hook ${this.symbolize(address)}: not mapped`, hex(a));
+    }
+    let orig: Insn | undefined;
+    const mem = this.memory;
+    const model = this.model;
+    const original = (): Insn => {
+      // The record of the bytes now at the address (re-decoded when they changed).
+      if (orig !== undefined) {
+        let same = true;
+        for (let k = 0; k < orig.len && same; k++) {
+          const q = mem.page(a + k);
+          same = q !== undefined && q.data[a + k - q.number * 4096] === orig.bytes[k];
+        }
+        if (same) return orig;
+      }
+      const q = mem.page(a)!;
+      if ((q.perm & PERM_X) === 0) mem.fault(a, "execute");
+      let bytes: Uint8Array;
+      try {
+        bytes = mem.read(address, 15);
+      } catch {
+        bytes = mem.read(address, 4096 - (a - q.number * 4096));
+      }
+      orig = decodeBytes(bytes, address, model.decoderOptions);
+      return orig;
+    };
+    const rec = this.#pinRecord(a, (c) => {
+      c.rip = a;
+      const r = fn(c);
+      if (r === undefined || r === "continue") {
+        const o = original();
+        c.rip = o.next;
+        o.exec(c, o);
+        return;
+      }
+      if (r === "stop") {
+        c.stop = STOP_HOST;
+        return;
+      }
+      if (typeof r === "object") c.setReg("rax", BigInt(r.return));
+      const slot = c.rspLinear();
+      const lo = pop(c, 8);
+      const t = linearFromHalves(lo, c.th);
+      if (Number.isNaN(t)) throw new CpuFault("GP", "Non-canonical return address");
+      c.rip = t;
+      c.calls.onReturn(slot, t);
+    });
+    this.memory.invalidate(address, 1);
+    return () => {
+      const q = this.memory.page(a);
+      const off = a - (q?.number ?? 0) * 4096;
+      if (q?.code?.[off] === rec) q.code[off] = undefined;
+      this.memory.invalidate(address, 1);
+    };
   }
 
   #codeWritten(stale: Insn[]): void {

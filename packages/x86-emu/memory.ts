@@ -561,6 +561,14 @@ export class Memory {
     if (stale !== undefined && this.onCodeWrite !== undefined) this.onCodeWrite(a, len, stale);
   }
 
+  /**
+   * Drop decoded instructions and compiled blocks overlapping [address, address + length)
+   * without changing memory (e.g. after installing a hook there).
+   */
+  invalidate(address: bigint, length: number): void {
+    this.#touched(toLinear(address), Math.max(length, 1));
+  }
+
   /** Drop the whole decode cache and every compiled block (after wholesale code changes). */
   flushCode(): void {
     for (const p of this.#pages.values()) this.#dropCode(p);
