@@ -22,6 +22,7 @@ export const ERRNO = {
   ENAMETOOLONG: 36,
   ENOSYS: 38,
   ENODATA: 61,
+  EBADMSG: 74,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
 } as const;
@@ -45,6 +46,7 @@ const STRERROR: Record<ErrnoName, string> = {
   ENAMETOOLONG: "File name too long",
   ENOSYS: "Function not implemented",
   ENODATA: "No data available",
+  EBADMSG: "Bad message",
   EOVERFLOW: "Value too large for defined data type",
   EOPNOTSUPP: "Operation not supported",
 };
