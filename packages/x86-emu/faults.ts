@@ -94,12 +94,13 @@ export type EmuErrorCode =
   | "NO_SYMBOLS"
   | "UNMAPPED"
   | "LIMIT"
-  | "BAD_OPTION";
+  | "BAD_OPTION"
+  | "OUT_OF_REACH";
 
 /**
  * A misuse of the emulator's API by the host (as opposed to a {@linkcode CpuFault}, which the
  * guest causes): an unknown CPU index or symbol, a hook on unmapped memory, too many host
- * functions, an invalid option. `code` is stable; `subject` names the CPU, symbol or address.
+ * functions, an invalid option, a jump target out of rel32 reach. `code` is stable; `subject` names the CPU, symbol or address.
  *
  * @example
  * ```ts

@@ -161,9 +161,16 @@ export class Memory {
     if (this.wtlb[idx] === p) this.wtlb[idx] = NO_PAGE;
   }
 
-  /** Drop a page's decode cache and every compiled block built from it. */
+  /**
+   * Drop a page's decode cache and every compiled block built from it. Host-pinned records
+   * (traps, host functions, hooks) stay.
+   */
   #dropCode(p: Page): void {
+    const old = p.code;
     p.code = null;
+    old?.forEach((r, off) => {
+      if (r?.pinned) (p.code ??= new Array(PAGE_SIZE))[off] = r;
+    });
     const blocks = p.blocks;
     if (blocks !== undefined && blocks !== null) {
       p.blocks = null;

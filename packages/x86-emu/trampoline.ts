@@ -7,6 +7,7 @@
  */
 
 import { Code, Encoder, Instruction } from "iced-x86";
+import { EmuError } from "./faults.ts";
 
 /** Length of the trampoline. */
 export const JMP_REL32_LENGTH = 5;
@@ -56,7 +57,7 @@ export function jmpRel32Reaches(from: bigint, to: bigint): boolean {
  * @param from Address of the jump.
  * @param to Target.
  * @returns The 5 bytes.
- * @throws {RangeError} when the target is out of rel32 reach.
+ * @throws {EmuError} `OUT_OF_REACH` when the target is out of rel32 reach.
  *
  * @example
  * ```ts
@@ -69,8 +70,10 @@ export function jmpRel32Reaches(from: bigint, to: bigint): boolean {
 export function encodeJmpRel32(from: bigint, to: bigint): Uint8Array {
   const f = BigInt.asUintN(64, from), t = BigInt.asUintN(64, to);
   if (!jmpRel32Reaches(f, t)) {
-    throw new RangeError(
+    throw new EmuError(
+      "OUT_OF_REACH",
       `Cannot encode jmp rel32 from 0x${f.toString(16)} to 0x${t.toString(16)}: out of reach`,
+      `0x${t.toString(16)}`,
     );
   }
   const ins = Instruction.createBranch(Code.Jmp_rel32_64, t);
@@ -79,7 +82,7 @@ export function encodeJmpRel32(from: bigint, to: bigint): Uint8Array {
     const len = enc.encode(ins, f);
     const bytes = enc.takeBuffer();
     if (len !== JMP_REL32_LENGTH || bytes[0] !== 0xe9) {
-      throw new RangeError(`Cannot encode jmp rel32: encoder produced ${len} bytes`);
+      throw new Error(`iced-x86 encoded jmp rel32 as ${len} bytes`); // cannot happen
     }
     return bytes;
   } finally {
