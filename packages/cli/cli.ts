@@ -28,6 +28,12 @@ Every command takes --help and --json. Exit codes: 0 success, 1 error,
 `;
 }
 
+/** The `lpkit.help/1` document (`lpkit help --json`): every command. */
+export interface HelpDocument {
+  schema: "lpkit.help/1";
+  commands: { name: string; synopsis: string; summary: string }[];
+}
+
 /** The `lpkit.error/1` document printed on stdout when a `--json` command fails. */
 export interface ErrorDocument {
   schema: "lpkit.error/1";
@@ -56,6 +62,14 @@ export interface ErrorDocument {
 export function main(args: string[], io: Io): number {
   const [name, ...rest] = args;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    if (rest.includes("--json")) {
+      const doc: HelpDocument = {
+        schema: "lpkit.help/1",
+        commands: COMMANDS.map((c) => ({ name: c.name, synopsis: c.synopsis, summary: c.summary })),
+      };
+      io.stdout(toJson(doc));
+      return 0;
+    }
     const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     io.stdout(topic?.usage ?? usage());
     return 0;

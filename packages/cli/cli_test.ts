@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { craftPayload } from "../../tests/crafted.ts";
-import { type InspectReport, type Io, main } from "./mod.ts";
+import { readFileSync } from "node:fs";
+import { parseCertificate, parsePrivateKey, signingCredentials, signPayload } from "@lpkit/signer";
+import { type InspectReport, type Io, main, progress } from "./mod.ts";
 
 function fakeIo(files: Record<string, Uint8Array> = {}) {
   const out = { stdout: "", stderr: "" };
@@ -155,4 +157,80 @@ Deno.test("inspect reads the seed's v1 layout", () => {
   assert.equal(r.format, "v1");
   assert.equal(r.funcs[0].expect, null);
   assert.equal(r.xenDepends, null);
+});
+
+Deno.test("inspect shows an appended signature without verifying it", async (t) => {
+  const dir = new URL("../signer/testdata/", import.meta.url);
+  const creds = signingCredentials(
+    parsePrivateKey(readFileSync(new URL("rsa2048.key", dir))),
+    parseCertificate(readFileSync(new URL("rsa2048.crt", dir))),
+  );
+  const payload = craftPayload();
+  const signed = signPayload(payload, creds);
+  await t.step("signed: the trailer is described, the payload inspected without it", () => {
+    const { io, out } = fakeIo({ s: signed });
+    assert.equal(main(["inspect", "--json", "s"], io), 0);
+    const r = JSON.parse(out.stdout) as InspectReport;
+    assert.equal(r.size, signed.length);
+    assert.equal(r.signature?.format, "pkcs7");
+    assert.equal(r.signature?.trailerLength, signed.length - payload.length);
+    assert.equal(r.signature?.hash, "sha256");
+    assert.match(
+      r.signature?.signer ?? "",
+      /CN=lpkit test signing key \(RSA-2048\).*, serial [0-9a-f]+$/,
+    );
+    assert.equal(r.funcs[0].name, "xen_extra_version");
+  });
+  await t.step("unsigned: null", () => {
+    const { io, out } = fakeIo({ p: payload });
+    main(["inspect", "--json", "p"], io);
+    assert.equal((JSON.parse(out.stdout) as InspectReport).signature, null);
+  });
+  await t.step("a damaged trailer is a problem, not a failure", () => {
+    const bad = signed.slice();
+    bad[bad.length - 30] = 0xff; // sig_len's high byte
+    const { io, out } = fakeIo({ b: bad });
+    assert.equal(main(["inspect", "b"], io), 0);
+    assert.match(
+      out.stdout,
+      /Signature \(appended, not verified: see lpkit verify\)\n.*\n {2}problem +.*\[BAD_SIG_LEN\]/,
+    );
+  });
+});
+
+Deno.test("help --json lists every command", () => {
+  const { io, out } = fakeIo();
+  assert.equal(main(["help", "--json"], io), 0);
+  const doc = JSON.parse(out.stdout) as { schema: string; commands: { name: string }[] };
+  assert.equal(doc.schema, "lpkit.help/1");
+  assert.ok(
+    ["upload", "list", "host", "call", "check", "inspect"].every((n) =>
+      doc.commands.some((c) => c.name === n)
+    ),
+  );
+});
+
+Deno.test("progress() draws on a terminal only, after a quarter second, and erases itself", () => {
+  let now = 0;
+  let err = "";
+  const p = progress({ stderr: (s) => void (err += s), stderrIsTerminal: true, now: () => now });
+  p.update("early");
+  assert.equal(err, "", "nothing in the first 250 ms");
+  now = 300;
+  p.update("replaying 1/2");
+  now = 350;
+  p.update("too soon");
+  now = 500;
+  p.update("replaying 2/2");
+  p.done();
+  assert.equal(err, "\r\x1b[2K⠋ replaying 1/2\r\x1b[2K⠙ replaying 2/2\r\x1b[2K");
+  let quiet = "";
+  const off = progress({
+    stderr: (s) => void (quiet += s),
+    stderrIsTerminal: false,
+    now: () => (now += 1000),
+  });
+  off.update("x");
+  off.done();
+  assert.equal(quiet, "");
 });

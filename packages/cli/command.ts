@@ -102,8 +102,8 @@ export const HOST_OPTIONS = {
 
 /** The text of the `--state`/`--json` options in usage texts. */
 export const HOST_OPTIONS_USAGE =
-  `  --state DIR   The host's state folder (default: $LPKIT_STATE, else ./.lpkit)
-  --json        Print one JSON document on stdout (schemas: packages/cli/README.md)`;
+  `  --state DIR       The host's state folder (default: $LPKIT_STATE, else ./.lpkit)
+  --json            Print one JSON document on stdout (schemas: packages/cli/README.md)`;
 
 /** Prints a command's usage when `--help` was given; returns whether it did. */
 export function helpRequested(io: Io, values: { help?: boolean }, usage: string): boolean {

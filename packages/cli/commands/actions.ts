@@ -40,8 +40,8 @@ reverted, then <name> is applied (its build-id must match the hypervisor).`,
 function actionUsage(action: ActionName): string {
   const a = ABOUT[action];
   const nodeps = action === "apply"
-    ? "  --nodeps        Disable inter-module buildid dependency check.\n" +
-      "                  Check only against hypervisor buildid.\n"
+    ? "  --nodeps          Disable inter-module buildid dependency check.\n" +
+      "                    Check only against hypervisor buildid.\n"
     : "";
   return `Usage: lpkit ${action} <name>${
     action === "apply" ? " [--nodeps]" : ""
@@ -59,8 +59,8 @@ lpkit lets the host run until the action completes (or --wait runs out:
 "Operation didn't complete.", exit 2).
 
 Options:
-${nodeps}  --timeout D     The rendezvous timeout passed to Xen (default 30ms, as the tool)
-  --wait D        How long to let the simulated host run for it (default: 2 x timeout)
+${nodeps}  --timeout D       The rendezvous timeout passed to Xen (default 30ms, as the tool)
+  --wait D          How long to let the simulated host run for it (default: 2 x timeout)
 ${HOST_OPTIONS_USAGE}
 
 Exit codes: 0 done or nothing to do, 1 error, 2 retry (EAGAIN, EBUSY).

@@ -61,14 +61,14 @@ its effects stay. With --image, the function runs on a fresh host booted
 from ELF, without a state folder.
 
 Options:
-  --string        Print the string rax points to
-  --cpu N         The CPU to run on (default: the first idle one)
-  --budget N      Instructions allowed before giving up (default 50,000,000)
-  --keep          Keep the call's effects (recorded in the history)
-  --background    Start it as a background task on the CPU (it runs while simulated
-                  time passes: during actions and \`host run\`; recorded)
-  --image ELF     Run on a fresh host booted from this image (no state folder)
-  --cpus N        With --image: the host's CPUs (default 1)
+  --string          Print the string rax points to
+  --cpu N           The CPU to run on (default: the first idle one)
+  --budget N        Instructions allowed before giving up (default 50,000,000)
+  --keep            Keep the call's effects (recorded in the history)
+  --background      Start it as a background task on the CPU (it runs while simulated
+                    time passes: during actions and \`host run\`; recorded)
+  --image ELF       Run on a fresh host booted from this image (no state folder)
+  --cpus N          With --image: the host's CPUs (default 1)
 ${HOST_OPTIONS_USAGE}
 
 Examples:

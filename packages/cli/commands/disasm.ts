@@ -313,9 +313,9 @@ a live patch is applied over the function, its trampoline is annotated with
 the bytes it replaced, and the replacement function follows.
 
 Options:
-  --count N     Instructions to show (default: the whole function, or 16)
-  --intel       Intel syntax instead of AT&T
-  --image ELF   Disassemble a fresh host booted from ELF (no state folder)
+  --count N         Instructions to show (default: the whole function, or 16)
+  --intel           Intel syntax instead of AT&T
+  --image ELF       Disassemble a fresh host booted from ELF (no state folder)
 ${HOST_OPTIONS_USAGE}
 
 Examples:

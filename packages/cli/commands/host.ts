@@ -183,7 +183,8 @@ Options:
   --no-branch-check       Allow old functions that branch into the patched bytes
   --no-reach-check        Allow jumps that cannot reach (as Xen 4.17 would)
   --xen-exact             All four checks off: exactly Xen 4.17's behaviour
-${HOST_OPTIONS_USAGE}
+  --state DIR             The host's state folder (default: $LPKIT_STATE, else ./.lpkit)
+  --json                  Print one JSON document on stdout (schemas: packages/cli/README.md)
 
 Examples:
   lpkit host init --example
@@ -338,7 +339,7 @@ payloads and the applied stack, a pending action, the history, the
 simulated time, and the last lines of the hypervisor console.
 
 Options:
-  --console     The whole console, not the last 10 lines
+  --console         The whole console, not the last 10 lines
 ${HOST_OPTIONS_USAGE}
 
 Example:
@@ -408,7 +409,7 @@ action ("Operation didn't complete.") gets to finish. Recorded in the
 history.
 
 Options:
-  --for D       Run for this long (e.g. 10ms), pending action or not
+  --for D           Run for this long (e.g. 10ms), pending action or not
 ${HOST_OPTIONS_USAGE}
 
 Examples:

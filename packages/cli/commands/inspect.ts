@@ -17,6 +17,7 @@ import {
   type PayloadDescription,
   type PointerTarget,
 } from "@lpkit/livepatch-core";
+import { extractSignature, hasSignatureMarker, parsePkcs7, SignatureError } from "@lpkit/signer";
 import { type Command, parseCommandArgs, readInput, useColor } from "../command.ts";
 import { CliError } from "../errors.ts";
 import { hex, hexBytes, sectionFlagLetters, type Style, style, table, toJson } from "../format.ts";
@@ -64,6 +65,58 @@ export interface InspectReport {
     entries: { offset: bigint; type: string; symbol: string; addend: bigint }[];
   }[];
   problems: string[];
+  /**
+   * The appended signature, or null for an unsigned file (the rest of the
+   * report describes the payload without it). Not verified: see `lpkit verify`.
+   */
+  signature: {
+    format: "pkcs7" | "legacy" | "unknown";
+    /** Bytes after the payload: signature, 12-byte header, marker. */
+    trailerLength: number;
+    /** Digest algorithm (PKCS#7), or null. */
+    hash: string | null;
+    /** `issuerAndSerialNumber` or `subjectKeyIdentifier` (PKCS#7), or null. */
+    signerKind: string | null;
+    /** The signer: issuer and serial, or the key id; the legacy signer name. */
+    signer: string | null;
+    /** Why the signature could not be read, or null. */
+    problem: string | null;
+  } | null;
+}
+
+function signatureOf(
+  bytes: Uint8Array,
+): { payload: Uint8Array; signature: InspectReport["signature"] } {
+  if (!hasSignatureMarker(bytes)) return { payload: bytes, signature: null };
+  const signature: NonNullable<InspectReport["signature"]> = {
+    format: "unknown",
+    trailerLength: 0,
+    hash: null,
+    signerKind: null,
+    signer: null,
+    problem: null,
+  };
+  let payload = bytes;
+  try {
+    const parts = extractSignature(bytes);
+    payload = parts.payload;
+    signature.format = parts.format;
+    signature.trailerLength = parts.trailerLength;
+    if (parts.format === "pkcs7") {
+      const p7 = parsePkcs7(parts.signature, { allowSha1: true });
+      signature.hash = p7.hash;
+      signature.signerKind = p7.signer.kind;
+      signature.signer = p7.signer.kind === "issuerAndSerialNumber"
+        ? `${p7.signer.issuer}, serial ${p7.signer.serialHex}`
+        : `key id ${p7.signer.keyIdHex}`;
+    } else if (parts.format === "legacy") {
+      signature.signer = new TextDecoder().decode(parts.signerName);
+    }
+  } catch (e) {
+    if (!(e instanceof SignatureError)) throw e;
+    signature.problem = `${e.message} [${e.code}]`;
+  }
+  return { payload, signature };
 }
 
 /**
@@ -78,13 +131,14 @@ export interface InspectReport {
  * assert.equal(report.funcs[0].name, "xen_extra_version");
  * ```
  */
-export function inspectPayload(file: string, bytes: Uint8Array): InspectReport {
+export function inspectPayload(file: string, input: Uint8Array): InspectReport {
+  const { payload: bytes, signature } = signatureOf(input);
   const elf = parseElf(bytes);
   const payload = describePayload(elf);
   return {
     schema: "lpkit.inspect/1",
     file,
-    size: bytes.length,
+    size: input.length,
     elf: {
       class: elf.header.class,
       endian: elf.header.endian,
@@ -134,6 +188,7 @@ export function inspectPayload(file: string, bytes: Uint8Array): InspectReport {
     })),
     relocations: relocationTables(elf),
     problems: payload.problems,
+    signature,
   };
 }
 
@@ -259,6 +314,19 @@ export function renderInspect(r: InspectReport, s: Style): string {
         : `${e.symbol} ${e.addend < 0n ? "-" : "+"} ${hex(e.addend < 0n ? -e.addend : e.addend)}`,
     ]));
   }
+  if (r.signature !== null) {
+    const g = r.signature;
+    out += `\n${s.heading("Signature")} (appended, not verified: see lpkit verify)\n`;
+    out += table([
+      [
+        "format",
+        `${g.format === "pkcs7" ? "PKCS#7 (sign-file)" : g.format}, ${g.trailerLength} bytes`,
+      ],
+      ...(g.hash === null ? [] : [["hash", g.hash]]),
+      ...(g.signer === null ? [] : [["signer", g.signer]]),
+      ...(g.problem === null ? [] : [["problem", s.warn(g.problem)]]),
+    ]);
+  }
   if (r.problems.length > 0) {
     out += `\n${s.warn("Problems")}\n` + r.problems.map((p) => `  ${p}\n`).join("");
   }
@@ -274,7 +342,8 @@ export const inspectCommand: Command = {
 
 Prints a payload's ELF identity, build-id, depends and xen_depends ids, each
 .livepatch.funcs entry field by field (with the relocations that fill its
-pointers), hooks, .modinfo metadata, sections and relocations.
+pointers), hooks, .modinfo metadata, sections and relocations, and an
+appended signature's format and signer (not verified: see lpkit verify).
 
 Options:
   --json   Print the report as JSON (schema lpkit.inspect/1)

@@ -55,10 +55,10 @@ fails, the payload is unloaded again (with the unload's own output) and the
 apply's exit code is returned.
 
 Options:
-  --nodeps        Disable inter-module buildid dependency check.
-                  Check only against hypervisor buildid.
-  --timeout D     The rendezvous timeout passed to Xen (default 30ms)
-  --wait D        How long to let the simulated host run for it (default: 2 x timeout)
+  --nodeps          Disable inter-module buildid dependency check.
+                    Check only against hypervisor buildid.
+  --timeout D       The rendezvous timeout passed to Xen (default 30ms)
+  --wait D          How long to let the simulated host run for it (default: 2 x timeout)
 ${HOST_OPTIONS_USAGE}
 
 Examples:
