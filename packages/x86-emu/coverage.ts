@@ -64,7 +64,10 @@ export interface CoverageReport {
  * ```
  */
 export function measureCoverage(bytes: Uint8Array, address: bigint, options = 0): CoverageReport {
-  const perCode = new Map<number, { count: number; impl: number; mnemonic: number }>();
+  const perCode = new Map<
+    number,
+    { count: number; impl: number; design: number; mnemonic: number }
+  >();
   let invalid = 0;
   const decoder = new Decoder(64, bytes, options);
   const ins = new Instruction();
@@ -77,34 +80,42 @@ export function measureCoverage(bytes: Uint8Array, address: bigint, options = 0)
         invalid++;
         continue;
       }
-      const e = perCode.get(ins.code);
-      if (e !== undefined) {
-        e.count++;
-        continue;
-      }
+      // Every instruction gets its own record: the handler builder decides by operands too
+      // (e.g. `mov cs, ax` or `enter` with a nesting level fault, other forms of a Code do not).
       const rec = recordFromIced(ins, bytes.subarray(pos, pos + ins.length), 0x1000);
-      perCode.set(ins.code, { count: 1, impl: rec.impl, mnemonic: rec.mnemonic });
+      const e = perCode.get(ins.code);
+      if (e === undefined) {
+        perCode.set(ins.code, {
+          count: 1,
+          impl: rec.impl === IMPL_YES ? 1 : 0,
+          design: 0,
+          mnemonic: rec.mnemonic,
+        });
+      } else {
+        e.count++;
+        if (rec.impl === IMPL_YES) e.impl++;
+      }
+      if (rec.impl === IMPL_BY_DESIGN) perCode.get(ins.code)!.design++;
     }
   } finally {
     ins.free();
     decoder.free();
   }
-  // One record per Code decides the form; the handler depends on the form, not on registers,
-  // except operand-specific checks which are the same for every instance of a Code.
+  // A form counts as implemented when every instance is; by design when every non-implemented
+  // instance is by design.
   let instructions = 0, implI = 0, designI = 0, implF = 0, designF = 0;
   const missing: CoverageEntry[] = [];
   const design = new Map<string, number>();
   for (const [code, e] of perCode) {
     instructions += e.count;
-    if (e.impl === IMPL_YES) {
-      implI += e.count;
-      implF++;
-    } else if (e.impl === IMPL_BY_DESIGN) {
-      designI += e.count;
+    implI += e.impl;
+    designI += e.design;
+    if (e.impl === e.count) implF++;
+    else if (e.design === e.count - e.impl) {
       designF++;
       const n = Mnemonic[e.mnemonic] ?? String(e.mnemonic);
-      design.set(n, (design.get(n) ?? 0) + e.count);
-    } else missing.push({ name: Code[code] ?? String(code), count: e.count });
+      design.set(n, (design.get(n) ?? 0) + e.design);
+    } else missing.push({ name: Code[code] ?? String(code), count: e.count - e.impl - e.design });
   }
   missing.sort((a, b) => b.count - a.count);
   const pct = (a: number, b: number) => b === 0 ? 100 : Math.round((a / b) * 1e4) / 100;

@@ -311,3 +311,69 @@ Deno.test("cpu: enter/leave, lock cmpxchg and xadd", async (t) => {
     });
   }
 });
+
+Deno.test("cpu: cmpxchg16b, rdrand/rdseed and control registers", async (t) => {
+  for (const [label, jit] of JIT_MODES) {
+    await t.step(label, () => {
+      // push rbx; mov rax, rsi; mov rbx, rcx; mov rcx, r8; lock cmpxchg16b [rdi]; setz al;
+      // movzx eax, al; pop rbx; ret
+      let m = snippet(
+        [
+          0x53,
+          0x48,
+          0x89,
+          0xf0,
+          0x48,
+          0x89,
+          0xcb,
+          0x4c,
+          0x89,
+          0xc1,
+          0xf0,
+          0x48,
+          0x0f,
+          0xc7,
+          0x0f,
+          0x0f,
+          0x94,
+          0xc0,
+          0x0f,
+          0xb6,
+          0xc0,
+          0x5b,
+          RET,
+        ],
+        { jit },
+      );
+      m.memory.writeU64(DATA, 1n);
+      m.memory.writeU64(DATA + 8n, 2n);
+      assert.equal(m.call(0, CODE, [DATA, 1n, 3n, 5n, 6n]), 0n, "hi half differs");
+      assert.equal(m.cpus[0]!.getReg("rdx"), 2n, "rdx:rax loaded from memory");
+      assert.equal(m.call(0, CODE, [DATA, 1n, 2n, 5n, 6n]), 1n);
+      assert.deepEqual([m.memory.readU64(DATA), m.memory.readU64(DATA + 8n)], [5n, 6n]);
+      assert.equal(
+        expectFault(() => m.call(0, CODE, [DATA + 8n, 0n, 0n, 0n, 0n]), CpuFault).code,
+        "GP",
+      );
+      // rdrand rax; ret | rdseed eax; ret: seeded, deterministic, CF=1
+      const rnd = (seed: number) => {
+        const r = snippet([0x48, 0x0f, 0xc7, 0xf0, RET, 0x0f, 0xc7, 0xf8, RET], {
+          jit,
+          model: { seed },
+        });
+        const v = [r.call(0, CODE), r.call(0, CODE), r.call(0, CODE + 5n)];
+        assert.equal(r.cpus[0]!.rflags & 1, 1);
+        assert.ok(v[2]! < 1n << 32n);
+        return v.join();
+      };
+      assert.equal(rnd(7), rnd(7));
+      assert.notEqual(rnd(7), rnd(8));
+      // mov cr4, rdi; mov rax, cr4; ret (a serializing write)
+      m = snippet([0x0f, 0x22, 0xe7, 0x0f, 0x20, 0xe0, RET], { jit });
+      m.cpus[0]!.stale = new Map();
+      assert.equal(m.call(0, CODE, [0x3506f0n | 0x80n]), 0x3506f0n | 0x80n);
+      assert.equal(m.cpus[0]!.cr[4], 0x3506f0n | 0x80n);
+      assert.equal(m.cpus[0]!.stale, null, "mov to cr serializes");
+    });
+  }
+});

@@ -3096,6 +3096,774 @@ op_testq_ri1_insn:
 	mov %rdi, %rax
 	ret
 	.size op_testq_ri1, .-op_testq_ri1
+	.globl op_addb_acc
+	.type op_addb_acc, @function
+op_addb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_addb_acc_insn
+op_addb_acc_insn:
+	addb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_addb_acc, .-op_addb_acc
+	.globl op_addw_acc
+	.type op_addw_acc, @function
+op_addw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_addw_acc_insn
+op_addw_acc_insn:
+	addw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_addw_acc, .-op_addw_acc
+	.globl op_addl_acc
+	.type op_addl_acc, @function
+op_addl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_addl_acc_insn
+op_addl_acc_insn:
+	addl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_addl_acc, .-op_addl_acc
+	.globl op_addq_acc
+	.type op_addq_acc, @function
+op_addq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_addq_acc_insn
+op_addq_acc_insn:
+	addq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_addq_acc, .-op_addq_acc
+	.globl op_orb_acc
+	.type op_orb_acc, @function
+op_orb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_orb_acc_insn
+op_orb_acc_insn:
+	orb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_orb_acc, .-op_orb_acc
+	.globl op_orw_acc
+	.type op_orw_acc, @function
+op_orw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_orw_acc_insn
+op_orw_acc_insn:
+	orw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_orw_acc, .-op_orw_acc
+	.globl op_orl_acc
+	.type op_orl_acc, @function
+op_orl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_orl_acc_insn
+op_orl_acc_insn:
+	orl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_orl_acc, .-op_orl_acc
+	.globl op_orq_acc
+	.type op_orq_acc, @function
+op_orq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_orq_acc_insn
+op_orq_acc_insn:
+	orq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_orq_acc, .-op_orq_acc
+	.globl op_adcb_acc
+	.type op_adcb_acc, @function
+op_adcb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_adcb_acc_insn
+op_adcb_acc_insn:
+	adcb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_adcb_acc, .-op_adcb_acc
+	.globl op_adcw_acc
+	.type op_adcw_acc, @function
+op_adcw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_adcw_acc_insn
+op_adcw_acc_insn:
+	adcw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_adcw_acc, .-op_adcw_acc
+	.globl op_adcl_acc
+	.type op_adcl_acc, @function
+op_adcl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_adcl_acc_insn
+op_adcl_acc_insn:
+	adcl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_adcl_acc, .-op_adcl_acc
+	.globl op_adcq_acc
+	.type op_adcq_acc, @function
+op_adcq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_adcq_acc_insn
+op_adcq_acc_insn:
+	adcq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_adcq_acc, .-op_adcq_acc
+	.globl op_sbbb_acc
+	.type op_sbbb_acc, @function
+op_sbbb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_sbbb_acc_insn
+op_sbbb_acc_insn:
+	sbbb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_sbbb_acc, .-op_sbbb_acc
+	.globl op_sbbw_acc
+	.type op_sbbw_acc, @function
+op_sbbw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_sbbw_acc_insn
+op_sbbw_acc_insn:
+	sbbw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_sbbw_acc, .-op_sbbw_acc
+	.globl op_sbbl_acc
+	.type op_sbbl_acc, @function
+op_sbbl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_sbbl_acc_insn
+op_sbbl_acc_insn:
+	sbbl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_sbbl_acc, .-op_sbbl_acc
+	.globl op_sbbq_acc
+	.type op_sbbq_acc, @function
+op_sbbq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_sbbq_acc_insn
+op_sbbq_acc_insn:
+	sbbq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_sbbq_acc, .-op_sbbq_acc
+	.globl op_andb_acc
+	.type op_andb_acc, @function
+op_andb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_andb_acc_insn
+op_andb_acc_insn:
+	andb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_andb_acc, .-op_andb_acc
+	.globl op_andw_acc
+	.type op_andw_acc, @function
+op_andw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_andw_acc_insn
+op_andw_acc_insn:
+	andw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_andw_acc, .-op_andw_acc
+	.globl op_andl_acc
+	.type op_andl_acc, @function
+op_andl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_andl_acc_insn
+op_andl_acc_insn:
+	andl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_andl_acc, .-op_andl_acc
+	.globl op_andq_acc
+	.type op_andq_acc, @function
+op_andq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_andq_acc_insn
+op_andq_acc_insn:
+	andq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_andq_acc, .-op_andq_acc
+	.globl op_subb_acc
+	.type op_subb_acc, @function
+op_subb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_subb_acc_insn
+op_subb_acc_insn:
+	subb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_subb_acc, .-op_subb_acc
+	.globl op_subw_acc
+	.type op_subw_acc, @function
+op_subw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_subw_acc_insn
+op_subw_acc_insn:
+	subw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_subw_acc, .-op_subw_acc
+	.globl op_subl_acc
+	.type op_subl_acc, @function
+op_subl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_subl_acc_insn
+op_subl_acc_insn:
+	subl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_subl_acc, .-op_subl_acc
+	.globl op_subq_acc
+	.type op_subq_acc, @function
+op_subq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_subq_acc_insn
+op_subq_acc_insn:
+	subq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_subq_acc, .-op_subq_acc
+	.globl op_xorb_acc
+	.type op_xorb_acc, @function
+op_xorb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_xorb_acc_insn
+op_xorb_acc_insn:
+	xorb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_xorb_acc, .-op_xorb_acc
+	.globl op_xorw_acc
+	.type op_xorw_acc, @function
+op_xorw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_xorw_acc_insn
+op_xorw_acc_insn:
+	xorw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_xorw_acc, .-op_xorw_acc
+	.globl op_xorl_acc
+	.type op_xorl_acc, @function
+op_xorl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_xorl_acc_insn
+op_xorl_acc_insn:
+	xorl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_xorl_acc, .-op_xorl_acc
+	.globl op_xorq_acc
+	.type op_xorq_acc, @function
+op_xorq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_xorq_acc_insn
+op_xorq_acc_insn:
+	xorq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_xorq_acc, .-op_xorq_acc
+	.globl op_cmpb_acc
+	.type op_cmpb_acc, @function
+op_cmpb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_cmpb_acc_insn
+op_cmpb_acc_insn:
+	cmpb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpb_acc, .-op_cmpb_acc
+	.globl op_cmpw_acc
+	.type op_cmpw_acc, @function
+op_cmpw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_cmpw_acc_insn
+op_cmpw_acc_insn:
+	cmpw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpw_acc, .-op_cmpw_acc
+	.globl op_cmpl_acc
+	.type op_cmpl_acc, @function
+op_cmpl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_cmpl_acc_insn
+op_cmpl_acc_insn:
+	cmpl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpl_acc, .-op_cmpl_acc
+	.globl op_cmpq_acc
+	.type op_cmpq_acc, @function
+op_cmpq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_cmpq_acc_insn
+op_cmpq_acc_insn:
+	cmpq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpq_acc, .-op_cmpq_acc
+	.globl op_testb_acc
+	.type op_testb_acc, @function
+op_testb_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_testb_acc_insn
+op_testb_acc_insn:
+	testb $0x5a, %al
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_testb_acc, .-op_testb_acc
+	.globl op_testw_acc
+	.type op_testw_acc, @function
+op_testw_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_testw_acc_insn
+op_testw_acc_insn:
+	testw $0x1234, %ax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_testw_acc, .-op_testw_acc
+	.globl op_testl_acc
+	.type op_testl_acc, @function
+op_testl_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_testl_acc_insn
+op_testl_acc_insn:
+	testl $0x12345678, %eax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_testl_acc, .-op_testl_acc
+	.globl op_testq_acc
+	.type op_testq_acc, @function
+op_testq_acc:
+	mov %rcx, %rax
+	mov %rdi, %rax
+	push %r9
+	popfq
+	.globl op_testq_acc_insn
+op_testq_acc_insn:
+	testq $-0x5a5a5a5, %rax
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_testq_acc, .-op_testq_acc
+	.globl op_scasb
+	.type op_scasb, @function
+op_scasb:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, %rax
+	lea 8(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_scasb_insn
+op_scasb_insn:
+	scasb
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_scasb, .-op_scasb
+	.globl op_cmpsb
+	.type op_cmpsb, @function
+op_cmpsb:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, 40(%r8)
+	lea 8(%r8), %rsi
+	lea 40(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_cmpsb_insn
+op_cmpsb_insn:
+	cmpsb
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpsb, .-op_cmpsb
+	.globl op_scasw
+	.type op_scasw, @function
+op_scasw:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, %rax
+	lea 8(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_scasw_insn
+op_scasw_insn:
+	scasw
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_scasw, .-op_scasw
+	.globl op_cmpsw
+	.type op_cmpsw, @function
+op_cmpsw:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, 40(%r8)
+	lea 8(%r8), %rsi
+	lea 40(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_cmpsw_insn
+op_cmpsw_insn:
+	cmpsw
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpsw, .-op_cmpsw
+	.globl op_scasl
+	.type op_scasl, @function
+op_scasl:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, %rax
+	lea 8(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_scasl_insn
+op_scasl_insn:
+	scasl
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_scasl, .-op_scasl
+	.globl op_cmpsl
+	.type op_cmpsl, @function
+op_cmpsl:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, 40(%r8)
+	lea 8(%r8), %rsi
+	lea 40(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_cmpsl_insn
+op_cmpsl_insn:
+	cmpsl
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpsl, .-op_cmpsl
+	.globl op_scasq
+	.type op_scasq, @function
+op_scasq:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, %rax
+	lea 8(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_scasq_insn
+op_scasq_insn:
+	scasq
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_scasq, .-op_scasq
+	.globl op_cmpsq
+	.type op_cmpsq, @function
+op_cmpsq:
+	mov %rcx, %rax
+	mov %rdi, 8(%r8)
+	mov %rsi, 40(%r8)
+	lea 8(%r8), %rsi
+	lea 40(%r8), %rdi
+	push %r9
+	popfq
+	.globl op_cmpsq_insn
+op_cmpsq_insn:
+	cmpsq
+	pushfq
+	popq (%r8)
+	mov %rdx, 16(%r8)
+	mov %rsi, 24(%r8)
+	mov %rax, 32(%r8)
+	ret
+	.size op_cmpsq, .-op_cmpsq
 	.globl op_incb_r
 	.type op_incb_r, @function
 op_incb_r:

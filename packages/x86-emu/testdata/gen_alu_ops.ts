@@ -65,6 +65,25 @@ for (const op of ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test"]
     imm[w].forEach((v, k) => snip(`${op}${w}_ri${k}`, `${op}${w} $${v}, ${A[w]}`));
   }
 }
+// The short accumulator forms (3C/3D, 0C/0D, A8/A9...) gas picks for al/ax/eax/rax with an
+// immediate that does not fit in 8 bits (for al, any immediate).
+const ACC: Record<W, string> = { b: "%al", w: "%ax", l: "%eax", q: "%rax" };
+const WIDE: Record<W, string> = { b: "0x5a", w: "0x1234", l: "0x12345678", q: "-0x5a5a5a5" };
+for (const op of ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test"]) {
+  for (const w of WIDTHS) {
+    snip(`${op}${w}_acc`, `${op}${w} $${WIDE[w]}, ${ACC[w]}`, "mov %rdi, %rax", true);
+  }
+}
+// scas/cmps compare through rdi/rsi pointers into the out area.
+for (const w of WIDTHS) {
+  snip(`scas${w}`, `scas${w}`, "mov %rdi, 8(%r8); mov %rsi, %rax; lea 8(%r8), %rdi", true);
+  snip(
+    `cmps${w}`,
+    `cmps${w}`,
+    "mov %rdi, 8(%r8); mov %rsi, 40(%r8); lea 8(%r8), %rsi; lea 40(%r8), %rdi",
+    true,
+  );
+}
 for (const op of ["inc", "dec", "neg", "not"]) {
   for (const w of WIDTHS) {
     snip(`${op}${w}_r`, `${op}${w} ${A[w]}`);
