@@ -1,7 +1,8 @@
 // Start-up of the lpkit CLI, whose every command rebuilds the host by booting
 // its image and replaying the state folder's history: `lpkit list` on hosts
 // with 0 and 100 payloads (100 uploaded; 100 uploaded and applied as a stack),
-// through Deno and as the compiled binary (dist/lpkit, when built), next to
+// through Deno and as the compiled binaries (dist/lpkit and dist/lpkit-bun, when
+// built), next to
 // the start-up floor of Xen's own xen-livepatch (which, without a hypervisor,
 // prints "failed to get the handler" and exits: a process start, no work).
 // Medians of several runs; ratio = the row's time / xen-livepatch's.
@@ -23,6 +24,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const MINIVISOR_ID = "de19508c82473d8adf966f140a9383c4c2ed650a";
 const XEN_LIVEPATCH = "/usr/lib/xen-4.17/bin/xen-livepatch";
 const binary = join(root, "dist/lpkit");
+const bunBinary = join(root, "dist/lpkit-bun"); // deno task compile --bun --out dist/lpkit-bun
 const deno = process.execPath;
 const lpkitDeno = ["run", "-A", "--quiet", join(root, "packages/cli/main.ts")];
 
@@ -103,6 +105,7 @@ for (
   const [runner, command, pre] of [
     ["deno run", deno, lpkitDeno],
     ...(existsSync(binary) ? [["binary (Node SEA)", binary, []] as const] : []),
+    ...(existsSync(bunBinary) ? [["binary (Bun)", bunBinary, []] as const] : []),
   ] as const
 ) {
   row("lpkit help (no host)", runner, command, [...pre, "help"]);

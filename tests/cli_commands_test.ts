@@ -260,7 +260,7 @@ Deno.test("signature enforcement: host init --enforce-signatures --trust", () =>
 });
 
 Deno.test({
-  name: "Debian's xen-syms: init, load, call, disasm, cpus",
+  name: "Debian's xen-syms: init, load, call, disasm, cpus, check against the state's image",
   ignore: ignoreWithoutXenSyms,
   fn() {
     const t = tempDir();
@@ -286,7 +286,24 @@ Deno.test({
       assert.match(list, /^xen_hello_world {25}\| APPLIED {4}\| LIVEPATCH_RULEZ$/m);
       const dis = lpkit(["disasm", "xen_extra_version"], { state });
       assert.match(dis.stdout, /live patch xen_hello_world \(funcs\[0\]\) is applied/);
-      assert.match(lpkit(["cpus"], { state }).stdout, /^CPU3 /m);
+      // A payload's own function by name; 64-bit immediates in full (iced-x86's decimal shortcut
+      // would print this one as $0).
+      const own = lpkit(["disasm", "xen_hello_world"], { state });
+      assert.match(own.stdout, /^xen_hello_world\+0x0\/0x[0-9a-f]+ \[xen_hello_world\]: /);
+      assert.match(own.stdout, /movabs +\$0xdead000000000000,%rdx/);
+      assert.match(lpkit(["cpus"], { state }).stdout, /^CPU3 {2}idle {5}lpkit_idle_loop/m);
+      const check = lpkit([
+        "check",
+        "--json",
+        hello,
+        repoPath("examples/xen/bin/xen_bye_world.livepatch"),
+      ], {
+        state,
+      });
+      assert.equal(check.code, 0, check.stdout);
+      const doc = json<{ image: { buildId: string }; payloads: { applied: boolean }[] }>(check);
+      assert.equal(doc.image.buildId, XEN_SYMS_BUILD_ID, "the state folder's image");
+      assert.deepEqual(doc.payloads.map((p) => p.applied), [true, true]);
       const other = lpkit([
         "upload",
         "o",

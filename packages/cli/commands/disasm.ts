@@ -148,6 +148,9 @@ function disassemble(
   formatter.uppercaseHex = false;
   formatter.hexPrefix = "0x";
   formatter.hexSuffix = "";
+  // Always hex, as objdump does. (iced-x86 1.21's "small numbers in decimal" looks at the low
+  // 32 bits only: movabs $0xdead000000000000 would print as $0.)
+  formatter.smallHexNumbersInDecimal = false;
   const out: DisasmBlock["instructions"] = [];
   const seek = (address: bigint) => {
     decoder.position = Number(address - start);
@@ -267,7 +270,9 @@ export function disasmReport(
   target: string,
   options: { count?: number; syntax: "gas" | "intel" },
 ): DisasmReport {
-  const address = host.resolve(target);
+  // Xen's lookup (image, then payloads' new symbols), then any symbol of a loaded payload.
+  const address = host.resolve(target) ??
+    host.payloads().flatMap((p) => p.payload.symbols).find((s) => s.name === target)?.address;
   if (address === undefined) {
     throw new CliError("ENOENT", `no function named ${target} in the image or a loaded payload`);
   }
