@@ -16,7 +16,7 @@ import { type FlagState, getRflags, setRflags } from "./flags.ts";
 import { type LazyFlagState, materializeFlags } from "./alu.ts";
 import { CpuModel, MSR_EFER } from "./cpu_model.ts";
 import { CallTracker } from "./stack.ts";
-import { type Block, Jit, type JitOptions } from "./jit.ts";
+import { type Block, Jit, type JitOptions, NO_BLOCK } from "./jit.ts";
 import "./interp.ts";
 
 /** Names of the 64-bit general-purpose registers in encoding order. */
@@ -156,6 +156,10 @@ export class Cpu implements FlagState, LazyFlagState {
   lcf = 0;
   /** Instructions a faulting compiled block retired before the fault. */
   jn = 0;
+  /** The compiled block that last returned to the CPU loop (to link its exit `xi`). */
+  xb: Block | null = null;
+  /** Exit of `xb` taken. */
+  xi = 0;
   /** The block compiler, or null when interpreting only. */
   jit: Jit | null;
   /** FS base (canonical number). */
@@ -293,7 +297,7 @@ export class Cpu implements FlagState, LazyFlagState {
     let cur = this.rip;
     this.extra = 0;
     const jit = this.jit;
-    let prev: Block | null = null;
+    let prev: Block | null = null, exit = 0;
     let inBlock = false;
     try {
       while (n < maxInsns) {
@@ -301,29 +305,22 @@ export class Cpu implements FlagState, LazyFlagState {
         if (jit !== null && this.stale === null) {
           let b: Block | null = null;
           if (prev !== null) {
-            const s0: Block | null = prev.s0;
-            if (s0 !== null && s0.start === cur) b = s0;
-            else {
-              const s1: Block | null = prev.s1;
-              if (s1 !== null && s1.start === cur) b = s1;
-            }
-            if (b !== null && !b.valid) b = null;
+            const s: Block | null = prev.x[exit]!;
+            if (s !== null && s.start === cur && s.valid) b = s;
           }
           if (b === null) {
             b = jit.cache[Jit.slot(cur)]!;
             if (b.start !== cur || !b.valid) b = jit.lookup(this, cur);
-            if (b !== null && prev !== null) {
-              if (prev.s0 === null || !prev.s0.valid) prev.s0 = b;
-              else prev.s1 = b;
-            }
+            if (b !== null && b !== NO_BLOCK && prev !== null) prev.x[exit] = b;
           }
           if (b !== null && b.max <= maxInsns - n) {
             inBlock = true;
-            const k = b.fn(this, maxInsns - n);
+            const k = b.fn(this, maxInsns - n, 0);
             inBlock = false;
             n += k;
             this.icount += k;
-            prev = b;
+            prev = this.xb;
+            exit = this.xi;
             if (this.stop !== STOP_NONE) break;
             continue;
           }

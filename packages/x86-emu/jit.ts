@@ -82,12 +82,17 @@ export class Block implements CodeBlock {
   readonly max: number;
   /** Covered bytes, flattened [start, end) pairs. */
   readonly ranges: number[];
-  /** The compiled function: runs the block, returns instructions retired. */
-  fn: (c: Cpu, budget: number) => number;
-  /** Successor cache of the CPU loop. */
-  s0: Block | null = null;
-  /** Second successor cache entry. */
-  s1: Block | null = null;
+  /**
+   * The compiled function: runs the block (and, through `x`, up to `CHAIN_DEPTH` successors),
+   * returns instructions retired.
+   */
+  fn: (c: Cpu, budget: number, depth: number) => number;
+  /**
+   * Successor of each exit, linked by the CPU loop: a block calls its successor directly from
+   * that exit's own call site, which V8 predicts (one shared dispatch call site into hundreds
+   * of generated functions costs ~30 ns a call).
+   */
+  x: (Block | null)[] = [];
   /** The record the block hangs off. */
   readonly head: Insn | null;
   /** Generated source (kept for diagnostics). */
@@ -147,6 +152,8 @@ const BARRIER = new Set<number>([
 ]);
 
 const CACHE_SIZE = 4096;
+/** Successors a block calls before returning to the CPU loop (bounds the JS stack). */
+const CHAIN_DEPTH = 24;
 
 /** Per-CPU state of the compiler. */
 export class Jit {
@@ -460,16 +467,19 @@ class Gen {
     this.emit(`k = ${this.k};`);
   }
 
-  /** Exit statements: store flags, set rip, return the count. */
+  /** Exits so far (each gets its own successor slot). */
+  exits = 0;
+
+  /** Exit statements: store flags, set rip and the count, leave the body. */
   exit(rip: string, count: number): string {
     const n = this.loop ? `n + ${count}` : `${count}`;
-    return `{ ${this.storeFlags()} c.rip = ${rip}; return ${n}; }`;
+    return `{ ${this.storeFlags()} c.rip = ${rip}; rc = ${n}; xi = ${this.exits++}; break out; }`;
   }
 
   /** Loop back edge (jump to the trace start). */
   backEdge(count: number, max: number): string {
     return `{ ${this.storeFlags()} n += ${count}; if (n + ${max} <= budget) continue; ` +
-      `c.rip = ${hexNum(this.head)}; return n; }`;
+      `c.rip = ${hexNum(this.head)}; rc = n; xi = ${this.exits++}; break out; }`;
   }
 
   newProducer(op: number, w: number): Producer {
@@ -1356,10 +1366,11 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     ` gpf, segAdd, mul64, P, RT, WT } = h;`,
     `const M = h.mem;`,
     `const IPS = [${ipList}];`,
-    `return function block(c, budget) {`,
+    `return function block(c, budget, depth) {`,
     `const L = c.lo, H = c.hi;`,
-    `let k = 0${loop ? ", n = 0" : ""};`,
+    `let k = 0, rc = 0, xi = 0${loop ? ", n = 0" : ""};`,
     decls.length > 0 ? `let ${decls.map((d) => `${d} = 0`).join(", ")};` : "",
+    `out: {`,
     `try {`,
     loop ? "for (;;) {" : "",
     body,
@@ -1368,6 +1379,14 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     cases !== "" ? `switch (k) { ${cases} }` : "",
     `c.rip = IPS[k]; c.jn = ${loop ? "n + " : ""}k; throw e;`,
     `}`,
+    `}`,
+    // Chain to the linked successor of this exit, or hand it to the CPU loop to link.
+    `const s = B.x[xi];`,
+    `if (s !== null && depth < ${CHAIN_DEPTH} && s.start === c.rip && s.valid && s.max <= budget - rc) {`,
+    `try { return rc + s.fn(c, budget - rc, depth + 1); } catch (e) { c.jn += rc; throw e; }`,
+    `}`,
+    `c.xb = B; c.xi = xi;`,
+    `return rc;`,
     `};`,
   ].join("\n");
   const ranges: number[] = [];
@@ -1384,6 +1403,7 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     throw new Error(`Block compiler produced invalid code at ${hex(head.ip)}: ${e}\n${src}`);
   }
   block.fn = factory(h, X, R, block);
+  block.x = new Array(g.exits).fill(null);
   if (!c.mem.addBlock(block)) return NO_BLOCK;
   return block;
 }
