@@ -8,7 +8,6 @@
  * @module
  */
 import { type Cpu, CpuFault, Machine, mapRegions, PERM_R, PERM_RW, PERM_RX } from "@lpkit/x86-emu";
-import { intercept } from "./_intercept.ts";
 import {
   applyFuncs,
   checkExpectations,
@@ -313,7 +312,7 @@ export class Host {
         "the image has no check_for_livepatch_work (built without CONFIG_LIVEPATCH?)",
       );
     }
-    intercept(this.machine, check.value, (c) => this.#rendezvous.check(c.index));
+    this.machine.hook(check.value, (c) => this.#rendezvous.check(c.index));
     if (this.image.kind === "minivisor") bootMinivisor(this.image, this.cpus);
     else {this.#hostSymbols.push(
         ...startXenIdle(this.image, this.cpus, { code: hostCode, data: hostData }),

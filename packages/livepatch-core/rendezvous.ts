@@ -14,7 +14,7 @@
  */
 import { ERRNO } from "./errno.ts";
 import type { HostCpus } from "./cpus.ts";
-import { emulateReturn, type Interception } from "./_intercept.ts";
+import { type Cpu, type HookAction, toLinear } from "@lpkit/x86-emu";
 
 /** The outstanding action (`struct livepatch_work`). */
 export interface LivepatchWork {
@@ -110,7 +110,7 @@ export class Rendezvous {
   }
 
   /** `check_for_livepatch_work` on `cpu`, reached from its idle loop. */
-  check(cpu: number): Interception {
+  check(cpu: number): HookAction {
     if (!this.workToDo[cpu]) return "return";
     const work = this.work;
     if (work === undefined || !work.doWork) {
@@ -200,4 +200,14 @@ export class Rendezvous {
     release(work.master!);
     this.#host.afterAction(work, work.master!, actionDone);
   }
+}
+
+/** Pops the return address at `rsp` into `rip`, as `ret` does, keeping the call chain in step. */
+function emulateReturn(cpu: Cpu): void {
+  const sp = cpu.rspLinear();
+  const target = cpu.mem.readU64(BigInt.asUintN(64, BigInt(sp)));
+  cpu.setRspLinear(sp + 8);
+  const t = toLinear(target);
+  cpu.calls.onReturn(sp, t);
+  cpu.rip = t;
 }
