@@ -263,6 +263,8 @@ interface TraceStep {
   follow: boolean;
   /** Predicted return address of a followed `ret`. */
   predict: number;
+  /** For a followed `ret`: the step index of the call it returns from (else -1). */
+  pair: number;
 }
 
 function recordAt(c: Cpu, a: number): Insn | undefined {
@@ -319,11 +321,11 @@ function compilable(i: Insn): boolean {
 function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
   const steps: TraceStep[] = [];
   const seen = new Set<number>();
-  const shadow: number[] = []; // return addresses of the calls the trace followed
+  const shadow: { ret: number; idx: number }[] = []; // the calls the trace followed
   let rec: Insn | undefined = head;
   while (rec !== undefined && steps.length < max && compilable(rec) && !seen.has(rec.ip)) {
     seen.add(rec.ip);
-    const step: TraceStep = { rec, follow: false, predict: NaN };
+    const step: TraceStep = { rec, follow: false, predict: NaN, pair: -1 };
     steps.push(step);
     const f = rec.flow;
     if (f === 0 || f === 3) {
@@ -337,18 +339,19 @@ function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
       const next = recordAt(c, t);
       if (next === undefined || !compilable(next)) break;
       step.follow = true;
-      if (f === 5) shadow.push(rec.next);
+      if (f === 5) shadow.push({ ret: rec.next, idx: steps.length - 1 });
       rec = next;
       continue;
     }
     if (f === 4 && shadow.length > 0) {
       // A return from a call inside the trace: go on at the call's return address, guarded.
-      const t = shadow.pop()!;
+      const { ret: t, idx } = shadow.pop()!;
       if (t === head.ip || seen.has(t)) break;
       const next = recordAt(c, t);
       if (next === undefined || !compilable(next)) break;
       step.follow = true;
       step.predict = t;
+      step.pair = idx;
       rec = next;
       continue;
     }
@@ -412,6 +415,11 @@ class Gen {
   readonly head: number;
   readonly loop: boolean;
   readonly recs: Insn[] = [];
+  /**
+   * Calls whose `CallTracker.onCall` was left out because their `ret` is in the trace too: the
+   * frames are pushed only where the block is left (exits, faults) with them still open.
+   */
+  open: { idx: number; push: string }[] = [];
 
   constructor(head: number, loop: boolean) {
     this.head = head;
@@ -459,25 +467,39 @@ class Gen {
     this.flags = { kind: "eager" };
   }
 
+  /** Statements pushing the frames of the open elided calls, outermost first. */
+  openPushes(): string {
+    return this.open.map((o) => o.push).join(" ");
+  }
+
+  /** Push the open elided frames for real here (before a tracker operation of the guest's). */
+  flushOpen(): void {
+    if (this.open.length > 0) this.emit(this.openPushes());
+    this.open = [];
+  }
+
   /** Record the fault fix-up of the instruction about to be emitted. */
   begin(rec: Insn): void {
     this.ips.push(rec.ip);
     this.recs.push(rec);
-    this.fixups.push(this.storeFlags());
+    this.fixups.push(this.storeFlags() + this.openPushes());
     this.emit(`k = ${this.k};`);
   }
 
   /** Exits so far (each gets its own successor slot). */
   exits = 0;
 
-  /** Exit statements: store flags, set rip and the count, leave the body. */
-  exit(rip: string, count: number): string {
+  /** Exit statements: store flags, push open frames, set rip and the count, leave the body. */
+  exit(rip: string, count: number, pushOpen = true): string {
     const n = this.loop ? `n + ${count}` : `${count}`;
-    return `{ ${this.storeFlags()} c.rip = ${rip}; rc = ${n}; xi = ${this.exits++}; break out; }`;
+    const frames = pushOpen ? this.openPushes() : "";
+    return `{ ${this.storeFlags()} ${frames} c.rip = ${rip}; rc = ${n}; xi = ${this.exits++}; ` +
+      `break out; }`;
   }
 
-  /** Loop back edge (jump to the trace start). */
+  /** Loop back edge (jump to the trace start); a plain exit while elided calls are open. */
   backEdge(count: number, max: number): string {
+    if (this.open.length > 0) return this.exit(hexNum(this.head), count);
     return `{ ${this.storeFlags()} n += ${count}; if (n + ${max} <= budget) continue; ` +
       `c.rip = ${hexNum(this.head)}; rc = n; xi = ${this.exits++}; break out; }`;
   }
@@ -1136,13 +1158,25 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
         g.emit(`${p.cf} = ${x} < -2147483648 || ${x} >= 2147483648 ? 1 : 0; ${p.b} = ${p.cf};`);
         p.rh = "0";
       } else {
-        g.emit(`mul64(${a}, ${ah}, ${b}, ${bh}, true); ${p.r} = P[0]; ${p.rh} = P[1];`);
-        g.emit(`{ const x = (${p.rh} | 0) < 0 ? 0xffffffff : 0;`);
-        g.emit(`${p.cf} = P[2] !== x || P[3] !== x ? 1 : 0; ${p.b} = ${p.cf}; }`);
+        emitMul64(g, a, ah, b, bh, p.r, p.rh, p.cf);
+        g.emit(`${p.b} = ${p.cf};`);
       }
       g.emit(regWrite(d, w, p.r, p.rh));
       g.flags = p;
       return true;
+    }
+    case M.Rol:
+    case M.Ror: {
+      if (!isRm(d) || s === undefined || s.kind !== OPK_IMM || i.ops.length !== 2) return false;
+      const w = d.w;
+      const cnt = s.immLo & (w === 8 ? 63 : 31);
+      if (cnt === 0) return false;
+      const ea = setupEa();
+      const [a, ah] = readOp(g, d, w, ea);
+      const [r, rh] = emitRotate(g, m === M.Rol, w, a, ah, cnt);
+      if (d.kind === OPK_MEM) g.emit(memWrite(w, ea!, r, rh));
+      else g.emit(regWrite(d, w, r, rh));
+      return d.kind === OPK_MEM ? "store" : true;
     }
     case M.Shl:
     case M.Sal:
@@ -1243,6 +1277,91 @@ function emitShift(g: Gen, p: Producer, kind: number, w: number, a: string, ah: 
   }
 }
 
+/**
+ * The signed 64×64 product of [a, ah]·[b, bh] (as `alu.ts`'s `mul64` computes it, inlined):
+ * the low 64 bits into `lo`/`hi`, and into `over` whether the signed result needs more.
+ */
+function emitMul64(
+  g: Gen,
+  a: string,
+  ah: string,
+  b: string,
+  bh: string,
+  lo: string,
+  hi: string,
+  over: string,
+): void {
+  const v = g.t();
+  const mulu = (x: string, y: string, l: string, h: string) =>
+    `{ const x0 = ${x} & 0xffff, x1 = ${x} >>> 16, y0 = ${y} & 0xffff, y1 = ${y} >>> 16;` +
+    ` const q00 = x0 * y0, q01 = x0 * y1, q10 = x1 * y0;` +
+    ` const md = (q00 >>> 16) + (q01 & 0xffff) + (q10 & 0xffff);` +
+    ` ${h} = (x1 * y1 + (q01 >>> 16) + (q10 >>> 16) + (md >>> 16)) >>> 0;` +
+    ` ${l} = ((md << 16) | (q00 & 0xffff)) >>> 0; }`;
+  g.emit(
+    `let ${v}0 = 0, ${v}c = 0, ${v}m = 0, ${v}mh = 0, ${v}n = 0, ${v}nh = 0, ${v}q = 0, ${v}qh = 0;`,
+  );
+  g.emit(mulu(a, b, `${v}0`, `${v}c`));
+  g.emit(mulu(ah, b, `${v}m`, `${v}mh`));
+  g.emit(mulu(a, bh, `${v}n`, `${v}nh`));
+  g.emit(mulu(ah, bh, `${v}q`, `${v}qh`));
+  g.emit(`const ${v}t = ${v}c + ${v}m + ${v}n, ${v}1 = ${v}t >>> 0;`);
+  g.emit(`const ${v}u = ${v}mh + ${v}nh + ${v}q + (${v}t - ${v}1) / 4294967296;`);
+  g.emit(`let ${v}2 = ${v}u >>> 0, ${v}3 = (${v}qh + (${v}u - ${v}2) / 4294967296) >>> 0;`);
+  g.emit(
+    `if ((${ah} | 0) < 0) { const l = ${v}2 - ${b}; ${v}2 = l >>> 0; ${v}3 = (${v}3 - ${bh} - (l < 0 ? 1 : 0)) >>> 0; }`,
+  );
+  g.emit(
+    `if ((${bh} | 0) < 0) { const l = ${v}2 - ${a}; ${v}2 = l >>> 0; ${v}3 = (${v}3 - ${ah} - (l < 0 ? 1 : 0)) >>> 0; }`,
+  );
+  g.emit(`${lo} = ${v}0; ${hi} = ${v}1;`);
+  g.emit(
+    `{ const x = (${v}1 | 0) < 0 ? 0xffffffff : 0; ${over} = ${v}2 !== x || ${v}3 !== x ? 1 : 0; }`,
+  );
+}
+
+/**
+ * Rotate by a constant count with `alu.ts`'s results and flags: only CF and OF change, so the
+ * flags are made exact first and the two are stored directly. Returns the result [lo, hi].
+ */
+function emitRotate(
+  g: Gen,
+  left: boolean,
+  w: number,
+  a: string,
+  ah: string,
+  n: number,
+): [string, string] {
+  g.flush();
+  const v = g.t();
+  if (w === 8) {
+    let lo = a, hi = ah, e = n;
+    if (e >= 32) {
+      [lo, hi] = [ah, a];
+      e -= 32;
+    }
+    if (e === 0) g.emit(`const ${v} = ${lo}, ${v}h = ${hi};`);
+    else if (left) {
+      g.emit(`const ${v} = ((${lo} << ${e}) | (${hi} >>> ${32 - e})) >>> 0;`);
+      g.emit(`const ${v}h = ((${hi} << ${e}) | (${lo} >>> ${32 - e})) >>> 0;`);
+    } else {
+      g.emit(`const ${v} = ((${lo} >>> ${e}) | (${hi} << ${32 - e})) >>> 0;`);
+      g.emit(`const ${v}h = ((${hi} >>> ${e}) | (${lo} << ${32 - e})) >>> 0;`);
+    }
+    if (left) g.emit(`c.lop = 0; c.cf = ${v} & 1; c.of = (${v}h >>> 31) ^ c.cf;`);
+    else g.emit(`c.lop = 0; c.cf = ${v}h >>> 31; c.of = c.cf ^ ((${v}h >>> 30) & 1);`);
+    return [v, `${v}h`];
+  }
+  const bits = w * 8, sb = bits - 1, e = n % bits;
+  const fix = w === 4 ? ">>> 0" : `& ${mask(w)}`;
+  if (e === 0) g.emit(`const ${v} = ${a};`);
+  else if (left) g.emit(`const ${v} = ((${a} << ${e}) | (${a} >>> ${bits - e})) ${fix};`);
+  else g.emit(`const ${v} = ((${a} >>> ${e}) | (${a} << ${bits - e})) ${fix};`);
+  if (left) g.emit(`c.cf = ${v} & 1; c.of = ((${v} >>> ${sb}) & 1) ^ c.cf;`);
+  else g.emit(`c.cf = (${v} >>> ${sb}) & 1; c.of = c.cf ^ ((${v} >>> ${sb - 1}) & 1);`);
+  return [v, "0"];
+}
+
 /** Statements running a record's interpreter handler in place. */
 function emitHandler(g: Gen, i: Insn, idx: number): void {
   const fr = (i.fr ?? RF_STATUS) & RF_STATUS;
@@ -1268,6 +1387,8 @@ function emitBranch(
   count: number,
   max: number,
   predict: number,
+  pair: number,
+  paired: boolean,
 ): void {
   const m = i.mnemonic;
   const d = i.ops[0];
@@ -1287,7 +1408,16 @@ function emitBranch(
       t = "tg";
     }
     g.emit(`{ ${pushCode(hexNum(ret >>> 0), hexNum(Math.floor(ret / 4294967296) >>> 0))}`);
-    g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, ${canonOf("sl", "sh")}); }`);
+    if (paired && direct) {
+      const idx = g.k - 1; // this step
+      const cs = `cs${idx}`;
+      g.decls.add(cs);
+      g.emit(`${cs} = ${canonOf("sl", "sh")}; }`);
+      g.open.push({ idx, push: `c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, ${cs});` });
+    } else {
+      g.flushOpen();
+      g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, ${canonOf("sl", "sh")}); }`);
+    }
     g.emit(`if (!B.valid) ${g.exit(t, count)}`);
     if (!follow) g.emit(g.exit(t, count));
     return;
@@ -1310,6 +1440,18 @@ function emitBranch(
     const [rl, rh] = popCode(g, extra);
     g.emit(`const tg = lin(${rl}, ${rh});`);
     g.emit('if (tg !== tg) throw gpf("Non-canonical return address");');
+    const top = g.open[g.open.length - 1];
+    if (follow && !Number.isNaN(predict) && top !== undefined && top.idx === pair) {
+      // The return of an elided call: nothing to track when it goes where the call came from.
+      g.open.pop();
+      g.emit(`const slot = ${canonOf("sl", "sh")};`);
+      g.emit(
+        `if (tg !== ${hexNum(predict)} || slot !== cs${pair}) { ${g.openPushes()} ${top.push} ` +
+          `c.calls.onReturn(slot, tg); ${g.exit("tg", count, false)} }`,
+      );
+      return;
+    }
+    g.flushOpen();
     g.emit(`c.calls.onReturn(${canonOf("sl", "sh")}, tg);`);
     if (follow && !Number.isNaN(predict)) {
       g.emit(`if (tg !== ${hexNum(predict)}) ${g.exit("tg", count)}`);
@@ -1331,18 +1473,19 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     (s.rec.flow === 1 || s.rec.flow === 3) && s.rec.target === head.ip
   );
   const g = new Gen(head.ip, loop);
+  const pairedCalls = new Set(steps.map((s) => s.pair).filter((p) => p >= 0));
   const X: ((c: Cpu, i: Insn) => void)[] = [];
   const R: Insn[] = [];
   const max = steps.length;
   for (let idx = 0; idx < steps.length; idx++) {
-    const { rec, follow, predict } = steps[idx]!;
+    const { rec, follow, predict, pair } = steps[idx]!;
     const last = idx === steps.length - 1;
     g.begin(rec);
     g.k++;
     g.emit("{");
     const count = idx + 1;
     if (rec.flow !== 0) {
-      emitBranch(g, rec, follow || !last, count, max, predict);
+      emitBranch(g, rec, follow || !last, count, max, predict, pair, pairedCalls.has(idx));
       if (!last && rec.flow !== 3 && !follow) break;
     } else {
       const r = emitNative(g, rec);

@@ -75,6 +75,11 @@ const PRODUCERS: [string, number[]][] = [
   ["shr rdi, 1", [0x48, 0xd1, 0xef]],
   ["sar rdi, 33", [0x48, 0xc1, 0xff, 0x21]],
   ["imul rdi, rsi", [0x48, 0x0f, 0xaf, 0xfe]],
+  ["cmp rsi, rdi; rol rdi, 13", [0x48, 0x39, 0xfe, 0x48, 0xc1, 0xc7, 0x0d]],
+  ["cmp rsi, rdi; ror rdi, 40", [0x48, 0x39, 0xfe, 0x48, 0xc1, 0xcf, 0x28]],
+  ["add edi, esi; rol edi, 7", [0x01, 0xf7, 0xc1, 0xc7, 0x07]],
+  ["sub di, si; ror di, 3", [0x66, 0x29, 0xf7, 0x66, 0xc1, 0xcf, 0x03]],
+  ["imul rdi, rsi, -3", [0x48, 0x6b, 0xfe, 0xfd]],
   ["cmp edi, esi", [0x39, 0xf7]],
   ["add edi, esi", [0x01, 0xf7]],
   ["sub edi, esi", [0x29, 0xf7]],
@@ -168,4 +173,30 @@ Deno.test("jit: blocks die with their pages (unmap, protect)", () => {
   assert.equal(m.call(0, CODE), 9n, "new code at the old address");
   m.memory.flushCode();
   assert.equal(m.call(0, CODE), 9n);
+});
+
+Deno.test("jit: frames of calls inlined into a trace appear at faults and side exits", () => {
+  // A (+0x00): call B; ret
+  // B (+0x10): test rdi, rdi; jne C; mov rax, [rsi]; ret
+  // C (+0x30): (hook) mov eax, 7; ret
+  const code = new Array(0x40).fill(0xcc);
+  const put = (at: number, b: number[]) => b.forEach((x, k) => (code[at + k] = x));
+  put(0x00, [0xe8, 0x0b, 0x00, 0x00, 0x00, RET]);
+  put(0x10, [0x48, 0x85, 0xff, 0x75, 0x1b, 0x48, 0x8b, 0x06, RET]);
+  put(0x30, [0xb8, 0x07, 0x00, 0x00, 0x00, RET]);
+  const traces = [false, EAGER].map((jit) => {
+    const m = snippet(code, { jit });
+    let atC: bigint[] = [];
+    m.hook(CODE + 0x30n, () => {
+      atC = m.backtrace(0);
+    });
+    for (let k = 0; k < 3; k++) assert.equal(m.call(0, CODE, [0n, DATA]), 0n);
+    const f = expectFault(() => m.call(0, CODE, [0n, 0x900000n]), CpuFault);
+    const atFault = m.backtrace(0);
+    assert.equal(m.call(0, CODE, [1n, 0n]), 7n);
+    return { rip: f.rip, atFault, atC };
+  });
+  assert.deepEqual(traces[1], traces[0]);
+  assert.deepEqual(traces[0]!.atFault, [CODE + 0x15n, CODE + 5n]);
+  assert.deepEqual(traces[0]!.atC, [CODE + 0x30n, CODE + 5n]);
 });
