@@ -792,18 +792,22 @@ function load(g: Gen, w: number, A: Addr): [string, string] {
   return [v, "0"];
 }
 
-/** Statements storing a `w`-byte value at `A`. */
+/**
+ * Statements storing a `w`-byte value at `A`. Only the checked slow path can hit a page with
+ * decoded code (the write TLB holds none), so only it sets `sm`, which the instruction's
+ * self-modification check tests before looking at `B.valid`.
+ */
 function memWrite(w: number, A: Addr, lo: string, hi: string): string {
   if (A.canon !== null) {
     switch (w) {
       case 8:
-        return `wr64(${A.canon}, ${lo}, ${hi});`;
+        return `sm = 1; wr64(${A.canon}, ${lo}, ${hi});`;
       case 4:
-        return `wr32(${A.canon}, ${lo});`;
+        return `sm = 1; wr32(${A.canon}, ${lo});`;
       case 2:
-        return `wr16(${A.canon}, ${lo});`;
+        return `sm = 1; wr16(${A.canon}, ${lo});`;
       default:
-        return `wr8(${A.canon}, ${lo});`;
+        return `sm = 1; wr8(${A.canon}, ${lo});`;
     }
   }
   const head = `{ const tp = WT[(${A.l} >>> 12) & 1023], o = ${A.l} & 4095; if (${
@@ -814,16 +818,20 @@ function memWrite(w: number, A: Addr, lo: string, hi: string): string {
     case 8:
       return head +
         `{ tp.view.setUint32(o, ${lo}, true); tp.view.setUint32(o + 4, ${hi}, true); }` +
-        ` else M.wr64(${slowAddr}, ${lo} >>> 0, ${hi} >>> 0); }`;
+        ` else { sm = 1; M.wr64(${slowAddr}, ${lo} >>> 0, ${hi} >>> 0); } }`;
     case 4:
-      return head + `tp.view.setUint32(o, ${lo}, true); else M.wr32(${slowAddr}, ${lo} >>> 0); }`;
+      return head +
+        `tp.view.setUint32(o, ${lo}, true); else { sm = 1; M.wr32(${slowAddr}, ${lo} >>> 0); } }`;
     case 2:
       return head +
-        `tp.view.setUint16(o, ${lo}, true); else M.wr16(${slowAddr}, ${lo} & 0xffff); }`;
+        `tp.view.setUint16(o, ${lo}, true); else { sm = 1; M.wr16(${slowAddr}, ${lo} & 0xffff); } }`;
     default:
-      return head + `tp.data[o] = ${lo}; else M.wr8(${slowAddr}, ${lo} & 0xff); }`;
+      return head + `tp.data[o] = ${lo}; else { sm = 1; M.wr8(${slowAddr}, ${lo} & 0xff); } }`;
   }
 }
+
+/** The self-modification check after an instruction whose stores went through `memWrite`. */
+const SMC = "if (sm !== 0 && (sm = 0, !B.valid))";
 
 /** Read operand `o` (GPR, memory at `A`, immediate) into locals; returns [lo, hi]. */
 function readOp(g: Gen, o: Operand, w: number, A: Addr | null): [string, string] {
@@ -1418,7 +1426,7 @@ function emitBranch(
       g.flushOpen();
       g.emit(`c.calls.onCall(${hexNum(i.ip)}, ${t}, ${next}, ${canonOf("sl", "sh")}); }`);
     }
-    g.emit(`if (!B.valid) ${g.exit(t, count)}`);
+    g.emit(`${SMC} ${g.exit(t, count)}`);
     if (!follow) g.emit(g.exit(t, count));
     return;
   }
@@ -1494,7 +1502,7 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
         R.push(rec);
         emitHandler(g, rec, X.length - 1);
         g.emit(`if (!B.valid) ${g.exit(hexNum(rec.next), count)}`);
-      } else if (r === "store") g.emit(`if (!B.valid) ${g.exit(hexNum(rec.next), count)}`);
+      } else if (r === "store") g.emit(`${SMC} ${g.exit(hexNum(rec.next), count)}`);
       if (last) g.emit(g.exit(hexNum(rec.next), count));
     }
     g.emit("}");
@@ -1511,7 +1519,7 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     `const IPS = [${ipList}];`,
     `return function block(c, budget, depth) {`,
     `const L = c.lo, H = c.hi;`,
-    `let k = 0, rc = 0, xi = 0${loop ? ", n = 0" : ""};`,
+    `let k = 0, rc = 0, xi = 0, sm = 0${loop ? ", n = 0" : ""};`,
     decls.length > 0 ? `let ${decls.map((d) => `${d} = 0`).join(", ")};` : "",
     `out: {`,
     `try {`,
