@@ -1,7 +1,7 @@
 // Every lpkit command end to end, as a subprocess: help, human and JSON
 // output, exit codes; signature enforcement; and Debian's real xen-syms.
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { example, json, lpkit, minivisorHost, tempDir } from "./cli_run.ts";
 import { ignoreWithoutXenSyms, repoPath, XEN_SYMS_BUILD_ID, xenSymsPath } from "./fixtures.ts";
@@ -253,7 +253,15 @@ Deno.test("signature enforcement: host init --enforce-signatures --trust", () =>
     ]);
     const untrusted = lpkit(["upload", "nop", other], { state });
     assert.equal(untrusted.code, 1);
-    assert.match(untrusted.stderr, /UNTRUSTED\]/);
+    assert.match(untrusted.stderr, /^Error 13: Permission denied\n.*UNTRUSTED\]/);
+    // A malformed trailer is EBADMSG, as the signer maps it.
+    const bytes = readFileSync(signed);
+    bytes[bytes.length - 30] = 0xff; // sig_len's high byte: longer than the file
+    const broken = join(t.dir, "broken.livepatch");
+    writeFileSync(broken, bytes);
+    const bad = lpkit(["upload", "broken", broken], { state });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^Error 74: Bad message\n.*\[-EBADMSG 74, BAD_SIG_LEN\]/);
   } finally {
     t.remove();
   }
