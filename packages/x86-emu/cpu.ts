@@ -185,7 +185,7 @@ export class Cpu implements FlagState, LazyFlagState {
   /** Extra iterations retired by the current instruction (rep). */
   extra = 0;
   /** Stop request set by handlers (`STOP_*`). */
-  stop = STOP_NONE;
+  stop: number = STOP_NONE;
   /** Set by `hlt`, cleared by interrupt delivery. */
   halted = false;
   /** Make `pause` end `run` (the scheduler uses it to switch CPUs in spin loops). */
@@ -198,8 +198,10 @@ export class Cpu implements FlagState, LazyFlagState {
   randState: number;
 
   /**
+   * A CPU in its reset state (CR0/CR4/EFER as Xen runs, IF set), executing from `mem`.
+   *
    * @param mem Guest memory.
-   * @param options Index, model, hooks.
+   * @param options Index, model, hooks, block compiler.
    */
   constructor(mem: Memory, options: CpuOptions = {}) {
     this.mem = mem;

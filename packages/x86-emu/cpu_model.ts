@@ -59,7 +59,11 @@ export class CpuModel {
   /** Seed for rdrand. */
   readonly seed: number;
 
-  /** @param options Vendor and leaf overrides. */
+  /**
+   * A model of the given vendor.
+   *
+   * @param options Vendor and leaf overrides.
+   */
   constructor(options: CpuModelOptions = {}) {
     this.vendor = options.vendor ?? "intel";
     this.decoderOptions = this.vendor === "amd" ? DecoderOptions.AMD : DecoderOptions.None;

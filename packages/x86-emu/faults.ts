@@ -69,6 +69,8 @@ export class CpuFault extends Error {
   cpu: number;
 
   /**
+   * A fault with its code, message and details.
+   *
    * @param code Stable fault code.
    * @param message Human-readable description.
    * @param options Details of the fault.
@@ -117,6 +119,8 @@ export class EmuError extends Error {
   readonly subject: string | undefined;
 
   /**
+   * An API misuse error.
+   *
    * @param code Stable code.
    * @param message One-line description.
    * @param subject What it is about.

@@ -168,6 +168,8 @@ export class Jit {
   readonly #helpers: Helpers;
 
   /**
+   * The compiler state of one CPU.
+   *
    * @param mem Guest memory (its fast accessors are shared by all blocks).
    * @param options Threshold and trace length.
    */

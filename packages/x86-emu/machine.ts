@@ -175,7 +175,11 @@ export class Machine {
   #running = -1;
   readonly #returnTrap: number;
 
-  /** @param options CPU count, model, stacks, clock, XMC mode. */
+  /**
+   * A machine with its CPUs, their stacks mapped, and the host trap page.
+   *
+   * @param options CPU count, model, stacks, clock, XMC mode, block compiler, symbols.
+   */
   constructor(options: MachineOptions = {}) {
     const n = options.cpus ?? 4;
     if (!Number.isInteger(n) || n < 1 || n > 256) {

@@ -40,3 +40,5 @@ export * from "./machine.ts";
 export * from "./image.ts";
 export * from "./trampoline.ts";
 export * from "./coverage.ts";
+export { Block, Jit, type JitOptions, NO_BLOCK } from "./jit.ts";
+export type { AluState, LazyFlagState } from "./alu.ts";

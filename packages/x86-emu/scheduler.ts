@@ -18,7 +18,11 @@
 export class Prng {
   #s: number;
 
-  /** @param seed Any 32-bit integer. */
+  /**
+   * A generator seeded with `seed`.
+   *
+   * @param seed Any 32-bit integer.
+   */
   constructor(seed: number) {
     this.#s = seed >>> 0;
   }
@@ -68,7 +72,11 @@ export class Scheduler {
   readonly #jitter: boolean;
   #rr = 0;
 
-  /** @param options Seed, quantum, jitter. */
+  /**
+   * A scheduler with the given seed and quantum.
+   *
+   * @param options Seed, quantum, jitter.
+   */
   constructor(options: SchedulerOptions = {}) {
     this.#rng = new Prng(options.seed ?? 1);
     this.quantum = options.quantum ?? 1000;

@@ -300,3 +300,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "xen: every fault kind at real Xen instructions, with address and symbolized backtrace",
+  ignore,
+  fn() {
+    const m = xen();
+    const at = (name: string, off: number) => m.resolve(name) + BigInt(off);
+    const fault = (fn: () => unknown) => expectFault(fn, CpuFault);
+    // PAGE_FAULT (write) deep inside snprintf: the buffer is in read-only .rodata.
+    const fmt = BUF + 0x100n;
+    m.memory.write(fmt, text("%s\0"));
+    m.memory.write(BUF + 0x200n, text("xen\0"));
+    const ro = section(".rodata").address;
+    let f = fault(() => m.call(0, "snprintf", [ro, 16n, fmt, BUF + 0x200n]));
+    assert.equal(f.code, "PAGE_FAULT");
+    assert.equal(f.access, "write");
+    assert.equal(f.address, ro);
+    const bt = m.backtraceSymbols(0);
+    assert.match(bt[0]!, /^common\/vsprintf\.c#string\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    assert.match(bt[1]!, /^vsnprintf\+0x[0-9a-f]+\/0xfe7$/);
+    assert.match(bt[2]!, /^snprintf\+0x[0-9a-f]+\/0x3f$/);
+    assert.equal(m.symbolize(f.rip), bt[0]);
+    // UD2 (Xen's BUG frames): double_fault's ud2
+    f = fault(() => m.call(0, at("double_fault", 0x129)));
+    assert.equal(f.code, "UD2");
+    assert.equal(m.symbolize(f.rip), "double_fault+0x129/0x130");
+    // BP: the int3 after the ret of __x86_return_thunk (speculation trap)
+    f = fault(() => m.call(0, at("__x86_return_thunk", 1)));
+    assert.equal(f.code, "BP");
+    assert.equal(m.symbolize(f.rip), "__x86_return_thunk+0x1/0x2");
+    // UD by design: VMX
+    f = fault(() => m.call(0, at("arch/x86/hvm/vmx/intr.c#vmx_enable_intr_window", 0x46)));
+    assert.equal(f.code, "UD");
+    assert.equal(f.mnemonic, "Vmread");
+    assert.match(f.message, /not modelled by design: Vmread at 0xffff82d0/);
+    // GP: rdmsr of an MSR the model does not have (rcx = 4th argument)
+    f = fault(() => m.call(0, at("kexec_crash_save_cpu", 0xdd), [0n, 0n, 0n, 0x12345n]));
+    assert.equal(f.code, "GP");
+    assert.equal(m.symbolize(f.rip), "kexec_crash_save_cpu+0xdd/0x152");
+    // HLT
+    f = fault(() => m.call(0, at("common/kexec.c#one_cpu_only", 0x30)));
+    assert.equal(f.code, "HLT");
+    // IO: the UART's `in` without a port handler, then with one
+    f = fault(() => m.call(0, at("drivers/char/ns16550.c#ns16550_tx_ready", 0x87), [0n, 0n, 0x3fdn]));
+    assert.equal(f.code, "IO");
+    assert.match(f.message, /0x3fd/);
+    const c = m.cpus[1]!;
+    const ports: number[] = [];
+    m.onIo = (_c, port, size, value) => {
+      ports.push(port, size, value ?? -1);
+      return 0x60;
+    };
+    c.setRip(at("drivers/char/ns16550.c#ns16550_tx_ready", 0x87));
+    c.setReg("rdx", 0x3fdn);
+    c.run(1);
+    assert.deepEqual(ports, [0x3fd, 1, -1]);
+    assert.equal(c.getReg("rax") & 0xffn, 0x60n);
+    // BUDGET: a budget too small for snprintf
+    f = fault(() => m.call(0, "snprintf", [BUF, 16n, fmt, BUF + 0x200n], { budget: 50 }));
+    assert.equal(f.code, "BUDGET");
+  },
+});
