@@ -343,7 +343,9 @@ Deno.test({
     f = fault(() => m.call(0, at("common/kexec.c#one_cpu_only", 0x30)));
     assert.equal(f.code, "HLT");
     // IO: the UART's `in` without a port handler, then with one
-    f = fault(() => m.call(0, at("drivers/char/ns16550.c#ns16550_tx_ready", 0x87), [0n, 0n, 0x3fdn]));
+    f = fault(() =>
+      m.call(0, at("drivers/char/ns16550.c#ns16550_tx_ready", 0x87), [0n, 0n, 0x3fdn])
+    );
     assert.equal(f.code, "IO");
     assert.match(f.message, /0x3fd/);
     const c = m.cpus[1]!;
