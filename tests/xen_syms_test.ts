@@ -12,13 +12,7 @@ import {
   LivepatchClient,
   LivepatchError,
 } from "@lpkit/livepatch-core";
-import {
-  ignoreWithoutXenSyms,
-  readRepoFile,
-  runTool,
-  XEN_SYMS_BUILD_ID,
-  xenSymsPath,
-} from "./fixtures.ts";
+import { ignoreWithoutXenSyms, readRepoFile, XEN_SYMS_BUILD_ID, xenSymsPath } from "./fixtures.ts";
 
 const payload = (n: string) => readRepoFile(`examples/xen/bin/${n}.livepatch`);
 

@@ -31,7 +31,7 @@ const PAYLOADS: Record<
   multi: { depends: "xen", vetoing: false, reappliable: true, expectFails: false },
   data: { depends: "xen", vetoing: false, reappliable: false, expectFails: false },
   hooks: { depends: "xen", vetoing: true, reappliable: false, expectFails: false },
-  expect_fail: { depends: "xen", vetoing: false, reappliable: true, expectFails: true },
+  "expect_fail": { depends: "xen", vetoing: false, reappliable: true, expectFails: true },
 };
 const NAMES = Object.keys(PAYLOADS);
 const EINVAL = -22, ENOENT = -2, EEXIST = -17, EBUSY = -16, EOPNOTSUPP = -95;
