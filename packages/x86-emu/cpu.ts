@@ -16,7 +16,7 @@ import { type FlagState, getRflags, setRflags } from "./flags.ts";
 import { type LazyFlagState, materializeFlags } from "./alu.ts";
 import { CpuModel, MSR_EFER } from "./cpu_model.ts";
 import { CallTracker } from "./stack.ts";
-import { type Block, Jit, type JitOptions, NO_BLOCK } from "./jit.ts";
+import { type Block, blockBoundary, Jit, type JitOptions, NO_BLOCK } from "./jit.ts";
 import "./interp.ts";
 
 /** Names of the 64-bit general-purpose registers in encoding order. */
@@ -301,10 +301,13 @@ export class Cpu implements FlagState, LazyFlagState {
     const jit = this.jit;
     let prev: Block | null = null, exit = 0;
     let inBlock = false;
+    let probe = true; // may a block start here?
     try {
       while (n < maxInsns) {
         cur = this.rip;
-        if (jit !== null && this.stale === null) {
+        let ins: Insn | undefined;
+        if (probe && jit !== null && this.stale === null) {
+          // A linked successor, the block cache, then the record's own block (compiling when hot).
           let b: Block | null = null;
           if (prev !== null) {
             const s: Block | null = prev.x[exit]!;
@@ -312,7 +315,10 @@ export class Cpu implements FlagState, LazyFlagState {
           }
           if (b === null) {
             b = jit.cache[Jit.slot(cur)]!;
-            if (b.start !== cur || !b.valid) b = jit.lookup(this, cur);
+            if (b.start !== cur || !b.valid) {
+              ins = this.fetch(cur);
+              b = ins.pinned ? null : jit.blockFor(this, ins);
+            }
             if (b !== null && b !== NO_BLOCK && prev !== null) prev.x[exit] = b;
           }
           if (b !== null && b.max <= maxInsns - n) {
@@ -329,13 +335,14 @@ export class Cpu implements FlagState, LazyFlagState {
         }
         prev = null;
         if (this.lop !== 0) materializeFlags(this);
-        const ins = this.fetch(cur);
+        ins ??= this.fetch(cur);
         this.rip = ins.next;
         this.extra = 0;
         ins.exec(this, ins);
         const done = 1 + this.extra;
         n += done;
         this.icount += done;
+        probe = ins.brk ?? blockBoundary(ins);
         if (this.stop !== STOP_NONE) break;
       }
     } catch (e) {

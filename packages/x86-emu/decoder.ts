@@ -146,6 +146,8 @@ export interface Insn {
   blk?: unknown;
   /** Times this record started a block-sized run in the interpreter (compile heuristic). */
   heat?: number;
+  /** A block may start after this instruction (see `jit.ts` `blockBoundary`), once known. */
+  brk?: boolean;
 }
 
 /** Mnemonics with no architectural effect here (nops, fences, prefetches, cache hints). */
@@ -284,6 +286,7 @@ export function recordFromIced(ins: Instruction, bytes: Uint8Array, ip: number):
     fw: 0,
     blk: undefined,
     heat: 0,
+    brk: undefined,
   };
   if (ins.isInvalid) {
     rec.impl = IMPL_NO;

@@ -70,6 +70,8 @@ export interface JitOptions {
   threshold?: number;
   /** Longest trace in instructions (default 96). */
   maxInstructions?: number;
+  /** Keep each block's generated source in `Block.source` (diagnostics; default false). */
+  keepSource?: boolean;
 }
 
 /** A compiled block. */
@@ -95,7 +97,7 @@ export class Block implements CodeBlock {
   x: (Block | null)[] = [];
   /** The record the block hangs off. */
   readonly head: Insn | null;
-  /** Generated source (kept for diagnostics). */
+  /** Generated source, when `keepSource` is set (else empty). */
   readonly source: string;
 
   /** @internal */
@@ -161,6 +163,8 @@ export class Jit {
   readonly threshold: number;
   /** Longest trace. */
   readonly maxInstructions: number;
+  /** Keep generated sources. */
+  readonly keepSource: boolean;
   /** Blocks compiled so far. */
   compiled = 0;
   /** Direct-mapped cache of blocks by address (see {@linkcode Jit.slot}); NO_BLOCK when empty. */
@@ -176,6 +180,7 @@ export class Jit {
   constructor(mem: Memory, options: JitOptions = {}) {
     this.threshold = options.threshold ?? 8;
     this.maxInstructions = options.maxInstructions ?? 96;
+    this.keepSource = options.keepSource ?? false;
     this.#helpers = helpersFor(mem);
   }
 
@@ -188,16 +193,24 @@ export class Jit {
     if (p === undefined || p.code === null) return null;
     const rec = p.code[a - p.number * PAGE_SIZE];
     if (rec === undefined || rec.pinned) return null;
+    return this.blockFor(c, rec);
+  }
+
+  /**
+   * The block starting at record `rec` (not a pinned one), compiling it once the record has been
+   * reached `threshold` times; NO_BLOCK when no block can start there, null while still cold.
+   */
+  blockFor(c: Cpu, rec: Insn): Block | null {
     let b = rec.blk as Block | undefined;
     if (b === undefined) {
       const heat = (rec.heat ?? 0) + 1;
       rec.heat = heat;
       if (heat < this.threshold) return null;
-      b = compileTrace(c, rec, this.#helpers, this.maxInstructions);
+      b = compileTrace(c, rec, this.#helpers, this.maxInstructions, this.keepSource);
       rec.blk = b;
       if (b !== NO_BLOCK) this.compiled++;
     }
-    if (b !== NO_BLOCK) this.cache[Jit.slot(a)] = b;
+    if (b !== NO_BLOCK) this.cache[Jit.slot(rec.ip)] = b;
     return b;
   }
 
@@ -318,6 +331,17 @@ function compilable(i: Insn): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Whether a block may start right after `i` executes in the interpreter: after control flow and
+ * after anything blocks leave to the interpreter. Elsewhere the CPU loop does not look for blocks,
+ * so cold straight-line code pays nothing for the compiler. Cached on the record (`brk`).
+ */
+export function blockBoundary(i: Insn): boolean {
+  const b = i.flow !== 0 || !compilable(i);
+  i.brk = b;
+  return b;
 }
 
 function selectTrace(c: Cpu, head: Insn, max: number): TraceStep[] {
@@ -1476,7 +1500,13 @@ function emitBranch(
 }
 
 /** Compile the trace at `head`; NO_BLOCK when its first instruction cannot start a block. */
-export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Block {
+export function compileTrace(
+  c: Cpu,
+  head: Insn,
+  h: Helpers,
+  maxLen: number,
+  keepSource = false,
+): Block {
   const steps = selectTrace(c, head, maxLen);
   if (steps.length === 0) return NO_BLOCK;
   const loop = steps.some((s) =>
@@ -1548,7 +1578,7 @@ export function compileTrace(c: Cpu, head: Insn, h: Helpers, maxLen: number): Bl
     if (n > 0 && ranges[n - 1] === rec.ip) ranges[n - 1] = rec.next;
     else ranges.push(rec.ip, rec.next);
   }
-  const block = new Block(head, head.ip, max, ranges, src);
+  const block = new Block(head, head.ip, max, ranges, keepSource ? src : "");
   let factory: (h: Helpers, X: unknown[], R: Insn[], B: Block) => Block["fn"];
   try {
     factory = new Function("h", "X", "R", "B", src) as typeof factory;
