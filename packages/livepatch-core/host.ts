@@ -367,6 +367,15 @@ export class Host {
     return this.#lookup(target);
   }
 
+  /**
+   * Any symbol a person may mean: Xen's lookup ({@linkcode resolve}), then any
+   * symbol of a loaded payload (its statics and the replacement functions too).
+   */
+  findSymbol(name: string): bigint | undefined {
+    return this.resolve(name) ??
+      this.#payloads.flatMap((p) => p.payload.symbols).find((s) => s.name === name)?.address;
+  }
+
   #lookup(name: string): bigint | undefined {
     if (name === "") return undefined;
     const s = this.image.symbols.byName(name);
@@ -413,7 +422,7 @@ export class Host {
         symbol: String(target),
       });
     }
-    const cpu = options.cpu ?? this.#idleCpu();
+    const cpu = options.cpu ?? this.idleCpu();
     try {
       return this.cpus.call(cpu, address, args, options.budget);
     } catch (e) {
@@ -432,7 +441,8 @@ export class Host {
     return this.machine.memory.readCString(p);
   }
 
-  #idleCpu(): number {
+  /** The CPU {@linkcode call} uses by default: the first idle one, else the sysctl CPU. */
+  idleCpu(): number {
     for (let k = 0; k < this.cpus.count; k++) {
       if (this.cpus.activity(k) === "idle") return k;
     }

@@ -77,11 +77,6 @@ Examples:
   lpkit call --image examples/bin/minivisor xen_extra_version --string --json
 `;
 
-function firstIdleCpu(host: Host): number {
-  for (let k = 0; k < host.cpus.count; k++) if (host.cpus.activity(k) === "idle") return k;
-  return 0;
-}
-
 /** `lpkit call`. */
 export const callCommand: Command = {
   name: "call",
@@ -153,7 +148,7 @@ export const callCommand: Command = {
         );
       }
       const cpu = values.cpu === undefined
-        ? firstIdleCpu(host)
+        ? host.idleCpu()
         : parseCount(values.cpu, "--cpu", 0, host.cpus.count - 1);
       return cpu;
     };

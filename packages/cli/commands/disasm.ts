@@ -270,9 +270,7 @@ export function disasmReport(
   target: string,
   options: { count?: number; syntax: "gas" | "intel" },
 ): DisasmReport {
-  // Xen's lookup (image, then payloads' new symbols), then any symbol of a loaded payload.
-  const address = host.resolve(target) ??
-    host.payloads().flatMap((p) => p.payload.symbols).find((s) => s.name === target)?.address;
+  const address = host.findSymbol(target);
   if (address === undefined) {
     throw new CliError("ENOENT", `no function named ${target} in the image or a loaded payload`);
   }
