@@ -364,3 +364,80 @@ Deno.test({
     assert.equal(f.code, "BUDGET");
   },
 });
+
+Deno.test({
+  name: "xen: the block compiler and the interpreter agree on hundreds of real Xen functions",
+  ignore,
+  fn() {
+    // Small .text functions called with pointers into a random buffer and random integers: the
+    // outcome (rax or the fault), registers, flags, retired count and memory must be identical.
+    const text = section(".text");
+    const fns = index!.symbols
+      .filter((s) =>
+        s.type === 2 && s.size > 0n && s.size < 400n && s.value >= text.address &&
+        s.value < text.address + BigInt(text.size)
+      )
+      .sort((a, b) => (a.value < b.value ? -1 : 1));
+    const picked = fns.filter((_, k) => k % 9 === 0);
+    assert.ok(picked.length > 200, `${picked.length} functions`);
+    const machines = [false, { threshold: 1 }].map((jit) => {
+      const m = new Machine({ cpus: 1, jit });
+      loadImage(m, elf!);
+      m.map({ address: BUF, data: new Uint8Array(0), size: BUF_SIZE, perms: PERM_RW });
+      return m;
+    });
+    const rng = new Prng(20261203);
+    const seed = Uint8Array.from({ length: 0x2000 }, () => rng.below(256));
+    let faults = 0, returns = 0;
+    for (const s of picked) {
+      const args = [
+        BUF + 0x100n,
+        BUF + 0x900n,
+        BigInt(rng.below(64)),
+        BigInt(rng.next()),
+        BUF + 0x1100n,
+        3n,
+      ];
+      // Twice each: the second call runs compiled in the compiling machine.
+      const outcomes = [...machines, ...machines].map((m) => {
+        m.memory.write(BUF, seed);
+        let r: string;
+        try {
+          r = `rax=${m.call(0, s.value, args, { budget: 20_000 }).toString(16)}`;
+        } catch (e) {
+          if (!(e instanceof CpuFault)) throw e;
+          r = `${e.code}@${e.rip.toString(16)}:${e.address.toString(16)}`;
+        }
+        const c = m.cpus[0]!;
+        const regs = [
+          "rax",
+          "rbx",
+          "rcx",
+          "rdx",
+          "rsi",
+          "rdi",
+          "rbp",
+          "rsp",
+          "r8",
+          "r12",
+          "r15",
+        ] as const;
+        return [
+          r,
+          c.getRip(),
+          c.rflags,
+          c.icount,
+          ...regs.map((n) => c.getReg(n)),
+          m.memory.read(BUF, 0x2000).join(),
+        ];
+      });
+      assert.deepEqual(outcomes[1], outcomes[0], index!.format(s.value));
+      assert.deepEqual(outcomes[3], outcomes[2], `${index!.format(s.value)} (second call)`);
+      if ((outcomes[0]![0] as string).startsWith("rax")) returns++;
+      else faults++;
+    }
+    assert.ok(returns > 50 && faults > 20, `${returns} returned, ${faults} faulted`);
+    console.log(`${picked.length} functions: ${returns} returned, ${faults} faulted`);
+    assert.ok(machines[1]!.cpus[0]!.jit!.compiled > 100);
+  },
+});
