@@ -670,27 +670,37 @@ function lazyCond(p: Producer, base: number): string {
 
 // Operand access ------------------------------------------------------------------------------
 
+/**
+ * The terms of an address sum as JS expressions: `lo` adds up to the low half (carries
+ * included), `hi` to the high half. A displacement that fits 32 bits is one signed term.
+ */
+function addrTerms(m: MemOperand): { lo: string[]; hi: string[] } {
+  const small = (m.dispHi === 0 && m.dispLo < 0x80000000) ||
+    (m.dispHi === 0xffffffff && m.dispLo >= 0x80000000);
+  const d = small ? (m.dispLo | 0) : m.dispLo;
+  const lo: string[] = [], hi: string[] = [];
+  if (m.base >= 0) {
+    lo.push(`L[${m.base}]`);
+    hi.push(`H[${m.base}]`);
+  }
+  if (m.index >= 0) {
+    lo.push(m.scale === 1 ? `L[${m.index}]` : `L[${m.index}] * ${m.scale}`);
+    hi.push(m.scale === 1 ? `H[${m.index}]` : `H[${m.index}] * ${m.scale}`);
+  }
+  if (d !== 0) lo.push(hexNum(d));
+  if (!small && m.dispHi !== 0) hi.push(hexNum(m.dispHi));
+  if (lo.length === 0) lo.push("0");
+  if (hi.length === 0) hi.push("0");
+  return { lo, hi };
+}
+
 function eaExpr(m: MemOperand): string {
   let e: string;
   if (m.ripRel || (m.base < 0 && m.index < 0)) {
     const a = linearFromHalves(m.dispLo, m.dispHi);
     e = Number.isNaN(a) ? "NaN" : hexNum(a);
   } else {
-    // Displacement as a signed number when it fits 32 bits (the common case).
-    const small = (m.dispHi === 0 && m.dispLo < 0x80000000) ||
-      (m.dispHi === 0xffffffff && m.dispLo >= 0x80000000);
-    const d = small ? (m.dispLo | 0) : m.dispLo;
-    const lo: string[] = [], hi: string[] = [];
-    if (m.base >= 0) {
-      lo.push(`L[${m.base}]`);
-      hi.push(`H[${m.base}]`);
-    }
-    if (m.index >= 0) {
-      lo.push(m.scale === 1 ? `L[${m.index}]` : `L[${m.index}] * ${m.scale}`);
-      hi.push(m.scale === 1 ? `H[${m.index}]` : `H[${m.index}] * ${m.scale}`);
-    }
-    if (d !== 0) lo.push(hexNum(d));
-    if (!small && m.dispHi !== 0) hi.push(hexNum(m.dispHi));
+    const { lo, hi } = addrTerms(m);
     e = `lin(${lo.join(" + ")}, ${hi.join(" + ")})`;
   }
   if (m.seg === 4) return `segAdd(c.fsBase, ${e})`;
@@ -762,24 +772,11 @@ function memAddr(g: Gen, m: MemOperand): Addr {
     if (Number.isNaN(a)) return { l: "", h: "", canon: "NaN" };
     return { l: hexNum(a >>> 0), h: hexNum(Math.floor(a / 4294967296) >>> 0), canon: null };
   }
-  const small = (m.dispHi === 0 && m.dispLo < 0x80000000) ||
-    (m.dispHi === 0xffffffff && m.dispLo >= 0x80000000);
-  const d = small ? (m.dispLo | 0) : m.dispLo;
-  if (m.index < 0 && d === 0) {
+  if (m.index < 0 && m.dispLo === 0 && m.dispHi === 0) {
     g.emit(`const eal = L[${m.base}], eah = H[${m.base}];`);
     return { l: "eal", h: "eah", canon: null };
   }
-  const lo: string[] = [], hi: string[] = [];
-  if (m.base >= 0) {
-    lo.push(`L[${m.base}]`);
-    hi.push(`H[${m.base}]`);
-  }
-  if (m.index >= 0) {
-    lo.push(m.scale === 1 ? `L[${m.index}]` : `L[${m.index}] * ${m.scale}`);
-    hi.push(m.scale === 1 ? `H[${m.index}]` : `H[${m.index}] * ${m.scale}`);
-  }
-  if (d !== 0) lo.push(hexNum(d));
-  if (!small && m.dispHi !== 0) hi.push(hexNum(m.dispHi));
+  const { lo, hi } = addrTerms(m);
   g.emit(`const eax = ${lo.join(" + ")}, eal = eax >>> 0;`);
   g.emit(`const eah = (${hi.join(" + ")} + (eax - eal) / 4294967296) >>> 0;`);
   return { l: "eal", h: "eah", canon: null };
@@ -963,19 +960,7 @@ function emitNative(g: Gen, i: Insn): boolean | "store" {
         else g.emit(regWrite(d, w, hexNum(w === 4 ? mm.dispLo : mm.dispLo & 0xffff), "0"));
         return true;
       }
-      const lo: string[] = [], hi: string[] = [];
-      if (mm.base >= 0) {
-        lo.push(`L[${mm.base}]`);
-        hi.push(`H[${mm.base}]`);
-      }
-      if (mm.index >= 0) {
-        lo.push(mm.scale === 1 ? `L[${mm.index}]` : `L[${mm.index}] * ${mm.scale}`);
-        hi.push(mm.scale === 1 ? `H[${mm.index}]` : `H[${mm.index}] * ${mm.scale}`);
-      }
-      if (mm.dispLo !== 0) lo.push(hexNum(mm.dispLo));
-      if (mm.dispHi !== 0) hi.push(hexNum(mm.dispHi));
-      if (lo.length === 0) lo.push("0");
-      if (hi.length === 0) hi.push("0");
+      const { lo, hi } = addrTerms(mm);
       const x = g.t();
       g.emit(`const ${x} = ${lo.join(" + ")};`);
       if (w === 8) {
