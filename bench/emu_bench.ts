@@ -166,7 +166,7 @@ console.log(
     `instructions per run, median of ${RUNS} runs\n`,
 );
 console.log(markdownTable(
-  ["engine", "median ms", "median MIPS", "lpkit is", "vs Unicorn", "same rax", "notes"],
+  ["engine", "median ms", "median MIPS", "lpkit ÷ engine", "engine ÷ Unicorn", "same rax", "notes"],
   rows.map((r) => [
     r.engine,
     median(r.ms).toFixed(1),
