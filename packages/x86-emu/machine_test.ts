@@ -321,3 +321,28 @@ Deno.test("machine: simulated time follows retired instructions", () => {
   assert.equal(m.nowNs(), Math.max(...m.cpus.map((c) => c.icount * 2)));
   assert.ok(m.cpus.every((c) => c.icount === 1 + 200 * 6 + 1), "xor, 200 rounds of 6, ret");
 });
+
+Deno.test("machine: hlt sleeps until an interrupt wakes the CPU", async (t) => {
+  // sti; hlt; mov eax, 5; ret
+  for (const [label, jit] of JIT_MODES) {
+    await t.step(label, () => {
+      const m = snippet([0xfb, 0xf4, 0xb8, 0x05, 0x00, 0x00, 0x00, RET], { jit, cpus: 2 });
+      const woken: number[] = [];
+      m.onInterrupt = (c) => {
+        woken.push(c.index);
+        return true;
+      };
+      const task = m.start(1, CODE);
+      m.runAll({ seed: 2 });
+      assert.equal(task.done, false);
+      assert.equal(m.cpus[1]!.halted, true);
+      const slept = m.cpus[1]!.icount;
+      m.runAll({ seed: 2 });
+      assert.equal(m.cpus[1]!.icount, slept, "a halted CPU retires nothing");
+      m.sendInterrupt(1, 0xf0);
+      m.runAll({ seed: 2 });
+      assert.deepEqual(woken, [1]);
+      assert.equal(task.result, 5n);
+    });
+  }
+});
