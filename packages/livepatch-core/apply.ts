@@ -28,7 +28,15 @@ export interface FuncState {
   insnBuffer: Uint8Array;
 }
 
-/** A fresh, not-applied state for each func. */
+/** A fresh, not-applied state for each func.
+ *
+ * @example
+ * ```ts
+ * import { initialFuncStates } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(initialFuncStates(1), [{ applied: false, patchOffset: 0, insnBuffer: new Uint8Array(0) }]);
+ * ```
+ */
 export function initialFuncStates(count: number): FuncState[] {
   return Array.from({ length: count }, () => ({
     applied: false,
@@ -56,6 +64,24 @@ export interface ApplyOptions {
  * `arch_livepatch_apply` for every func not yet applied: saves the undo
  * buffer, writes the jump or NOPs, marks the func applied. Nothing is
  * written when a func is refused.
+ *
+ * @example
+ * ```ts
+ * import { applyFuncs, initialFuncStates } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const bytes = new Uint8Array(0x100).fill(0x90);
+ * bytes.set([0xf3, 0x0f, 0x1e, 0xfa]); // endbr64 at 0x1000
+ * const mem = {
+ *   read: (a: bigint, n: number) => bytes.slice(Number(a - 0x1000n), Number(a - 0x1000n) + n),
+ *   write: (a: bigint, b: Uint8Array) => bytes.set(b, Number(a - 0x1000n)),
+ * };
+ * const func = { index: 0, name: "f", entryAddress: 0n, oldAddr: 0x1000n, newAddr: 0x2000n, oldSize: 16,
+ *   newSize: 1, version: 2, expect: undefined, padNonZero: false };
+ * const states = initialFuncStates(1);
+ * applyFuncs([func], states, mem, { endbrAware: true, nops: "p6", refuseOutOfReach: true });
+ * assert.equal(bytes[4], 0xe9);
+ * assert.deepEqual(states[0], { applied: true, patchOffset: 4, insnBuffer: new Uint8Array(5).fill(0x90) });
+ * ```
  */
 export function applyFuncs(
   funcs: readonly PreparedFunc[],
@@ -104,6 +130,25 @@ export function applyFuncs(
 /**
  * `arch_livepatch_revert` for every applied func (entries with old_addr 0
  * are skipped, as Xen does): the undo buffer goes back exactly.
+ *
+ * @example
+ * ```ts
+ * import { applyFuncs, initialFuncStates, revertFuncs } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const bytes = new Uint8Array(0x100).fill(0x90);
+ * bytes.set([0xf3, 0x0f, 0x1e, 0xfa]); // endbr64 at 0x1000
+ * const mem = {
+ *   read: (a: bigint, n: number) => bytes.slice(Number(a - 0x1000n), Number(a - 0x1000n) + n),
+ *   write: (a: bigint, b: Uint8Array) => bytes.set(b, Number(a - 0x1000n)),
+ * };
+ * const func = { index: 0, name: "f", entryAddress: 0n, oldAddr: 0x1000n, newAddr: 0x2000n, oldSize: 16,
+ *   newSize: 1, version: 2, expect: undefined, padNonZero: false };
+ * const states = initialFuncStates(1);
+ * applyFuncs([func], states, mem, { endbrAware: true, nops: "p6", refuseOutOfReach: true });
+ * revertFuncs([func], states, mem);
+ * assert.equal(bytes[4], 0x90);
+ * assert.equal(states[0].applied, false);
+ * ```
  */
 export function revertFuncs(
   funcs: readonly PreparedFunc[],
@@ -124,6 +169,17 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "
  * `livepatch_check_expectations`: each enabled expectation must match the
  * bytes at `old_addr` (ENDBR64 included). Throws the first failure with
  * Xen's errno.
+ *
+ * @example
+ * ```ts
+ * import { checkExpectations, LivepatchError } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const mem = { read: () => new Uint8Array([0xf3, 0x0f]), write: () => {} };
+ * const func = { index: 0, name: "f", entryAddress: 0n, oldAddr: 0x1000n, newAddr: 0x2000n, oldSize: 16,
+ *   newSize: 1, version: 2, padNonZero: false,
+ *   expect: { enabled: true, len: 2, rsv: 0, data: new Uint8Array([0xde, 0xad]) } };
+ * assert.throws(() => checkExpectations([func], mem), (e) => e instanceof LivepatchError && e.code === "EXPECT");
+ * ```
  */
 export function checkExpectations(funcs: readonly PreparedFunc[], mem: PatchMemory): void {
   funcs.forEach((f, i) => {

@@ -39,7 +39,22 @@ export interface HostSymbol {
   readonly size: number;
 }
 
-/** Boots the minivisor's CPUs; returns when every CPU sits halted in `idle_loop`. */
+/** Boots the minivisor's CPUs; returns when every CPU sits halted in `idle_loop`.
+ *
+ * @example
+ * ```ts
+ * import { bootMinivisor, HostCpus, loadHypervisorImage } from "@lpkit/livepatch-core";
+ * import { Machine, mapRegions } from "@lpkit/x86-emu";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const image = loadHypervisorImage(readFileSync("examples/bin/minivisor"));
+ * const machine = new Machine({ cpus: 2 });
+ * mapRegions(machine, image.sections.map((s) => ({ ...s })));
+ * const cpus = new HostCpus(machine);
+ * bootMinivisor(image, cpus);
+ * assert.equal(cpus.activity(1), "idle");
+ * ```
+ */
 export function bootMinivisor(image: HypervisorImage, cpus: HostCpus): void {
   const sym = (name: string) => {
     const s = image.symbols.byName(name);
@@ -89,6 +104,19 @@ export function bootMinivisor(image: HypervisorImage, cpus: HostCpus): void {
  * Puts xen-syms' CPUs in the host's idle loop. `area` must be mapped: code
  * RX, data RW (one page per 8 CPUs for the vCPU structures plus one for the
  * domain). Returns the host's symbols.
+ *
+ * @example
+ * ```ts
+ * import { Host } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * import { existsSync } from "node:fs";
+ * // Host does this for an image that cannot boot (Debian's xen-syms).
+ * if (existsSync(".cache/xen/xen-syms-4.17-amd64")) {
+ *   const host = new Host(readFileSync(".cache/xen/xen-syms-4.17-amd64"), { cpus: 2 });
+ *   assert.match(host.cpus.backtrace(0)[0], /^lpkit_idle_loop\+/);
+ * }
+ * ```
  */
 export function startXenIdle(
   image: HypervisorImage,

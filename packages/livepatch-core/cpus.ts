@@ -92,7 +92,18 @@ export interface Task {
   endedNs?: number;
 }
 
-/** How the host treats a CPU fault it cannot recover from. */
+/** How the host treats a CPU fault it cannot recover from.
+ *
+ * @example
+ * ```ts
+ * import { HypervisorCrash } from "@lpkit/livepatch-core";
+ * import { CpuFault } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const crash = new HypervisorCrash(1, new CpuFault("UD2", "ud2"), ["f+0x4/0x10"], "while running");
+ * assert.equal(crash.code, "CRASHED");
+ * assert.match(crash.message, /CPU1 while running: ud2 \[UD2\] at f\+0x4\/0x10/);
+ * ```
+ */
 export class HypervisorCrash extends Error {
   /** Stable code. */
   readonly code = "CRASHED";
@@ -115,7 +126,15 @@ export class HypervisorCrash extends Error {
   }
 }
 
-/** A nested call ran out of instructions. */
+/** A nested call ran out of instructions.
+ *
+ * @example
+ * ```ts
+ * import { BudgetExceeded } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * assert.equal(new BudgetExceeded("spins").code, "BUDGET");
+ * ```
+ */
 export class BudgetExceeded extends Error {
   /** Stable code. */
   readonly code = "BUDGET";

@@ -1334,7 +1334,15 @@ export class Host {
   }
 }
 
-/** Hex of a build-id, for messages. */
+/** Hex of a build-id, for messages.
+ *
+ * @example
+ * ```ts
+ * import { buildIdHex } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * assert.equal(buildIdHex(new Uint8Array([0x15, 0x1b])), "151b");
+ * ```
+ */
 export function buildIdHex(id: Uint8Array): string {
   return hexOf(id);
 }

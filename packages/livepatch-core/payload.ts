@@ -109,6 +109,17 @@ interface Resolved {
 /**
  * Relocations that patch `target`, keyed by offset within it, from every
  * REL/RELA section whose `sh_info` names it.
+ *
+ * @example
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import { relocationsAgainst } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = parseElf(readFileSync("examples/bin/hello.livepatch"));
+ * const funcs = elf.sectionByName(".livepatch.funcs")!;
+ * assert.equal(relocationsAgainst(elf, funcs).get(16n)?.symbol?.name, "xen_extra_version");
+ * ```
  */
 export function relocationsAgainst(elf: ElfFile, target: ElfSection): Map<bigint, Resolved> {
   const out = new Map<bigint, Resolved>();
@@ -193,7 +204,18 @@ function stringAt(elf: ElfFile, r: Resolved | undefined): string | undefined {
   return new TextDecoder().decode(data.subarray(Number(start), end));
 }
 
-/** The GNU build-id note carried in a section, as hex. */
+/** The GNU build-id note carried in a section, as hex.
+ *
+ * @example
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import { noteBuildId } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = parseElf(readFileSync("examples/bin/hello.livepatch"));
+ * assert.match(noteBuildId(elf, elf.sectionByName(".livepatch.depends")) ?? "", /^[0-9a-f]{40}$/);
+ * ```
+ */
 export function noteBuildId(elf: ElfFile, section: ElfSection | undefined): string | undefined {
   if (section === undefined) return undefined;
   const note = elf.notes(section).find((n) => n.name === "GNU" && n.type === NT_GNU.BUILD_ID);

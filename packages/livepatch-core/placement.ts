@@ -51,6 +51,17 @@ function roundUp(x: number, align: bigint): number {
  * address of a fresh page-aligned area, or undefined when memory is short.
  * Throws -EOPNOTSUPP for a writable and executable section (M1) and
  * -ENOMEM when allocation fails (M2).
+ *
+ * @example
+ * ```ts
+ * import { loadXenElf, placePayload } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * const image = placePayload(elf, () => 0xffff82d040800000n);
+ * assert.equal(image.text.address, 0xffff82d040800000n);
+ * assert.equal(image.bytes.length % 4096, 0);
+ * ```
  */
 export function placePayload(
   elf: XenElf,

@@ -99,7 +99,20 @@ function placedData(image: PayloadImage, s: XenSection): Uint8Array {
   return imageBytes(image, s.loadAddress, Number(s.size));
 }
 
-/** C1 (and C2 for 4.14+ profiles): the mandatory and patching sections. */
+/** C1 (and C2 for 4.14+ profiles): the mandatory and patching sections.
+ *
+ * @example
+ * ```ts
+ * import { checkSpecialSections, LivepatchError, loadXenElf, profile } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * checkSpecialSections(elf, profile("xen-4.17")); // build-id, depends, xen_depends, funcs: all there
+ * const errors: LivepatchError[] = [];
+ * checkSpecialSections(elf, profile("xen-4.7"), (e) => errors.push(e));
+ * assert.deepEqual(errors, []);
+ * ```
+ */
 export function checkSpecialSections(elf: XenElf, profile: Profile, report?: Report): void {
   const mandatory: string[] = [SECTION.buildId, SECTION.depends];
   if (profile.xenDepends) mandatory.push(SECTION.xenDepends);
@@ -141,6 +154,15 @@ export function checkSpecialSections(elf: XenElf, profile: Profile, report?: Rep
 /**
  * `xen_build_id_check` on a note section: returns the descriptor, or the
  * errno it would give (callers in livepatch map any failure to -EINVAL).
+ *
+ * @example
+ * ```ts
+ * import { parseBuildIdNote } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const note = new Uint8Array([4, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0x47, 0x4e, 0x55, 0, 0xab, 0xcd]);
+ * assert.deepEqual([...(parseBuildIdNote(note) as Uint8Array)], [0xab, 0xcd]);
+ * assert.equal(parseBuildIdNote(note.map((b, i) => (i === 8 ? 4 : b))), "ENODATA");
+ * ```
  */
 export function parseBuildIdNote(data: Uint8Array): Uint8Array | ErrnoName {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -350,6 +372,33 @@ function prepareHooks(elf: XenElf, image: PayloadImage, report?: Report): Prepar
 /**
  * Runs the post-relocation checks in Xen 4.17.7's order and returns what the
  * host needs to apply the payload.
+ *
+ * @example
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import {
+ *   checkSpecialSections, loadXenElf, performRelocations, placePayload, preparePayload, profile, resolveSymbols,
+ * } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * const xen = readFileSync("examples/bin/minivisor");
+ * const ctx = {
+ *   profile: profile("xen-4.17"),
+ *   xenBuildId: Uint8Array.from(parseElf(xen).buildId()!.match(/../g)!, (b) => parseInt(b, 16)),
+ *   loadedBuildId: () => undefined,
+ *   lookup: (name: string) => parseElf(xen).symbolIndex().byName(name)?.value,
+ *   symbolExists: () => false,
+ *   readMemory: () => new Uint8Array([0xf3, 0x0f, 0x1e, 0xfa]),
+ *   allocate: () => 0xffff82d040800000n,
+ * };
+ * const image = placePayload(elf, ctx.allocate);
+ * resolveSymbols(elf, ctx.lookup);
+ * performRelocations(elf, image, ctx.profile);
+ * checkSpecialSections(elf, ctx.profile);
+ * const prepared = preparePayload(elf, image, ctx);
+ * assert.equal(prepared.funcs[0].name, "xen_extra_version");
+ * ```
  */
 export function preparePayload(
   elf: XenElf,
@@ -462,7 +511,18 @@ export interface AltInstr {
   readonly padLen: number;
 }
 
-/** Reads `.altinstructions` from a placed payload (empty when absent). */
+/** Reads `.altinstructions` from a placed payload (empty when absent).
+ *
+ * @example
+ * ```ts
+ * import { loadXenElf, placePayload, readAlternatives } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * // hello has no .altinstructions (examples/xen/bin/xen_hello_world.livepatch has one).
+ * assert.deepEqual(readAlternatives(elf, placePayload(elf, () => 0x100000n)), []);
+ * ```
+ */
 export function readAlternatives(elf: XenElf, image: PayloadImage): AltInstr[] {
   const alt = xenSectionByName(elf, ".altinstructions");
   if (alt === undefined || alt.size === 0n || alt.loadAddress === undefined) return [];

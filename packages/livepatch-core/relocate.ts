@@ -15,6 +15,19 @@ import type { XenElf } from "./xen_elf.ts";
  * Gives every symbol its address: undefined symbols through `lookup` (Xen's
  * table, then loaded payloads' new symbols), section symbols by adding their
  * section's load address. Symbols of non-ALLOC sections are marked ignored.
+ *
+ * @example
+ * ```ts
+ * import { LivepatchError, loadXenElf, placePayload, resolveSymbols } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * placePayload(elf, () => 0xffff82d040800000n);
+ * const errors: LivepatchError[] = [];
+ * resolveSymbols(elf, () => undefined, (e) => errors.push(e)); // nothing resolves
+ * assert.ok(errors.every((e) => e.code === "R2"));
+ * assert.ok(errors.some((e) => e.place.symbol === "xen_extra_version"));
+ * ```
  */
 export function resolveSymbols(
   elf: XenElf,
@@ -105,6 +118,20 @@ function fits(value: bigint, width: Width): boolean {
  * refused on x86 (L4); the types a profile does not know fail with
  * -EOPNOTSUPP (L8), out-of-range fields with -EINVAL, values that do not
  * fit with -EOVERFLOW.
+ *
+ * @example
+ * ```ts
+ * import { loadXenElf, performRelocations, placePayload, profile, resolveSymbols } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * const image = placePayload(elf, () => 0xffff82d040800000n);
+ * resolveSymbols(elf, () => 0xffff82d040200500n);
+ * performRelocations(elf, image, profile("xen-4.17"));
+ * const funcs = elf.sections.find((s) => s.name === ".livepatch.funcs")!;
+ * const at = Number(funcs.loadAddress! - image.base) + 16;
+ * assert.equal(new DataView(image.bytes.buffer).getBigUint64(at, true), 0xffff82d040200500n);
+ * ```
  */
 export function performRelocations(
   elf: XenElf,

@@ -155,6 +155,19 @@ export interface ChangedRange {
 /**
  * The stack safety check: returns every place where a CPU's call chain or
  * stack words point into a changed range.
+ *
+ * @example
+ * ```ts
+ * import { findStackHazards } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const hazards = findStackHazards(
+ *   [{ start: 0x1000n, end: 0x1010n, name: "f" }],
+ *   [{ cpu: 2, chain: [0x5000n, 0x1008n], scan: [] }],
+ *   (a) => `0x${a.toString(16)}`,
+ * );
+ * assert.equal(hazards[0].cpu, 2);
+ * assert.equal(hazards[0].source, "call chain");
+ * ```
  */
 export function findStackHazards(
   ranges: readonly ChangedRange[],

@@ -44,7 +44,22 @@ function i32(b: Uint8Array, at: number): number {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getInt32(at, true);
 }
 
-/** Looks `rip` up in exception tables; returns the fixup address. */
+/** Looks `rip` up in exception tables; returns the fixup address.
+ *
+ * @example
+ * ```ts
+ * import { findFixup } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * // One entry at 0x2000: the faulting instruction at 0x1000, the fixup at 0x1100 (each relative).
+ * const table = new Uint8Array(8);
+ * const v = new DataView(table.buffer);
+ * v.setInt32(0, 0x1000 - 0x2000, true);
+ * v.setInt32(4, 0x1100 - 0x2004, true);
+ * const tables = [{ owner: "p", exTable: { start: 0x2000n, end: 0x2008n }, bugFrames: [] }];
+ * assert.equal(findFixup(tables, 0x1000n, () => table), 0x1100n);
+ * assert.equal(findFixup(tables, 0x1001n, () => table), undefined);
+ * ```
+ */
 export function findFixup(
   tables: readonly TrapTables[],
   rip: bigint,
@@ -64,7 +79,22 @@ export function findFixup(
   return undefined;
 }
 
-/** Looks the `ud2` at `rip` up in bug frames. */
+/** Looks the `ud2` at `rip` up in bug frames.
+ *
+ * @example
+ * ```ts
+ * import { findBugFrame } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * // A BUG frame (.bug_frames.2) at 0x3000 for the ud2 at 0x3100, file name at 0x3200, line 5.
+ * const table = new Uint8Array(8);
+ * const v = new DataView(table.buffer);
+ * v.setUint32(0, 0x100, true);
+ * v.setUint32(4, 0x200 | (5 << 24), true);
+ * const frames = [undefined, undefined, { start: 0x3000n, end: 0x3008n }];
+ * const frame = findBugFrame([{ owner: "xen", bugFrames: frames }], 0x3100n, () => table);
+ * assert.deepEqual(frame, { kind: "bug", location: 0x3100n, pointer: 0x3200n, line: 5, message: undefined });
+ * ```
+ */
 export function findBugFrame(
   tables: readonly TrapTables[],
   rip: bigint,

@@ -61,6 +61,26 @@ export interface LoadedPayload extends PreparedPayload {
  * notes, the hypervisor build-id, and the payload symbol table. Every
  * failure is a {@linkcode LivepatchError} with Xen's errno; on failure
  * nothing is kept (the caller frees the allocation it handed out).
+ *
+ * @example
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import { profile, uploadPayload } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const xen = readFileSync("examples/bin/minivisor");
+ * const ctx = {
+ *   profile: profile("xen-4.17"),
+ *   xenBuildId: Uint8Array.from(parseElf(xen).buildId()!.match(/../g)!, (b) => parseInt(b, 16)),
+ *   loadedBuildId: () => undefined,
+ *   lookup: (name: string) => parseElf(xen).symbolIndex().byName(name)?.value,
+ *   symbolExists: () => false,
+ *   readMemory: () => new Uint8Array([0xf3, 0x0f, 0x1e, 0xfa]),
+ *   allocate: () => 0xffff82d040800000n,
+ * };
+ * const loaded = uploadPayload(readFileSync("examples/bin/hello.livepatch"), ctx);
+ * assert.equal(loaded.funcs[0].oldAddr, ctx.lookup("xen_extra_version"));
+ * ```
  */
 export function uploadPayload(bytes: Uint8Array, ctx: UploadContext): LoadedPayload {
   const loaded = loadPayload(bytes, ctx);
@@ -72,6 +92,31 @@ export function uploadPayload(bytes: Uint8Array, ctx: UploadContext): LoadedPayl
  * {@linkcode uploadPayload} in either mode: strict (no `ctx.report`; the
  * first failure throws) or collecting (every failure is reported, checks go
  * on where they can, and the result is undefined when anything failed).
+ *
+ * @example
+ * ```ts
+ * import { parseElf } from "@lpkit/elf";
+ * import { type LivepatchError, loadPayload, profile } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const xen = readFileSync("examples/bin/minivisor");
+ * const ctx = {
+ *   profile: profile("xen-4.17"),
+ *   xenBuildId: Uint8Array.from(parseElf(xen).buildId()!.match(/../g)!, (b) => parseInt(b, 16)),
+ *   loadedBuildId: () => undefined,
+ *   lookup: (name: string) => parseElf(xen).symbolIndex().byName(name)?.value,
+ *   symbolExists: () => false,
+ *   readMemory: () => new Uint8Array([0xf3, 0x0f, 0x1e, 0xfa]),
+ *   allocate: () => 0xffff82d040800000n,
+ * };
+ * const errors: LivepatchError[] = [];
+ * const loaded = loadPayload(readFileSync("examples/bin/bad_version3.livepatch"), {
+ *   ...ctx,
+ *   report: (e) => errors.push(e),
+ * });
+ * assert.equal(loaded, undefined);
+ * assert.equal(errors[0].code, "P3");
+ * ```
  */
 export function loadPayload(bytes: Uint8Array, ctx: UploadContext): LoadedPayload | undefined {
   const report = ctx.report;

@@ -280,6 +280,15 @@ function isStringTable(s: XenSection): boolean {
 /**
  * Xen's `livepatch_elf_sec_by_name`: the first section of that name, or
  * undefined (duplicates are not detected; reference §1.2).
+ *
+ * @example
+ * ```ts
+ * import { loadXenElf, xenSectionByName } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const elf = loadXenElf(readFileSync("examples/bin/hello.livepatch"));
+ * assert.equal(xenSectionByName(elf, ".livepatch.funcs")?.size, 104n);
+ * ```
  */
 export function xenSectionByName(elf: XenElf, name: string): XenSection | undefined {
   return elf.sections.find((s) => s.index > 0 && s.name === name);
