@@ -1,13 +1,19 @@
 /**
  * The `lpkit` command: dispatch to the registered commands, and one-line errors.
+ * Only the command that runs is loaded (see `commands.ts`).
  *
  * @module
  */
-import { XEN_LIVEPATCH_NAME_SIZE } from "@lpkit/livepatch-core";
 import { COMMANDS } from "./commands.ts";
-import { describeError, errorLine } from "./errors.ts";
+import { CliError, describeCliError, errorLine, type ErrorReport } from "./errors.ts";
 import { toJson } from "./format.ts";
 import type { Io } from "./platform.ts";
+
+/**
+ * Xen's `XEN_LIVEPATCH_NAME_SIZE` (livepatch-core's constant of that name; a
+ * test keeps them equal), here so that `lpkit help` loads no package.
+ */
+const NAME_SIZE = 128;
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.synopsis.length)) + 2;
@@ -15,7 +21,7 @@ function usage(): string {
   return `lpkit: a toolchain and verifier for Xen live-patch payloads
 
 Usage: lpkit <command> [args] [options]
- <name> An unique name of payload. Up to ${XEN_LIVEPATCH_NAME_SIZE} characters.
+ <name> An unique name of payload. Up to ${NAME_SIZE} characters.
 
 Commands:
   ${"help [command]".padEnd(width)}Show this text, or a command's
@@ -38,14 +44,25 @@ export interface HelpDocument {
 export interface ErrorDocument {
   schema: "lpkit.error/1";
   command: string;
-  error: NonNullable<ReturnType<typeof describeError>>;
+  error: ErrorReport;
 }
 
 /**
- * Runs `lpkit` with `args` (without the program name) and returns the exit
- * code. User errors are printed as one line on standard error (and, with
+ * The report of a thrown value, or undefined for a bug. A {@linkcode CliError}
+ * needs nothing more; the packages' error classes are recognised by
+ * `describe_error.ts`, loaded only then (it imports every package).
+ */
+async function describe(e: unknown): Promise<ErrorReport | undefined> {
+  if (e instanceof CliError) return describeCliError(e);
+  return (await import("./describe_error.ts")).describeError(e);
+}
+
+/**
+ * Runs `lpkit` with `args` (without the program name) and resolves to the
+ * exit code. User errors are printed as one line on standard error (and, with
  * `--json`, as an `lpkit.error/1` document on standard output, unless the
- * command printed its own document or the error is about usage).
+ * command printed its own document or the error is about usage). Only the
+ * module of the command named is loaded.
  *
  * @example
  * ```ts
@@ -55,11 +72,11 @@ export interface ErrorDocument {
  * const io = { stdout: (s: string) => void (out += s), stderr: () => {}, readFile: () => new Uint8Array(),
  *   writeFile: () => {}, readDir: () => [], isDirectory: () => false, env: () => undefined,
  *   isTerminal: false };
- * assert.equal(main(["help"], io), 0);
+ * assert.equal(await main(["help"], io), 0);
  * assert.match(out, /inspect/);
  * ```
  */
-export function main(args: string[], io: Io): number {
+export async function main(args: string[], io: Io): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     if (rest.includes("--json")) {
@@ -71,11 +88,11 @@ export function main(args: string[], io: Io): number {
       return 0;
     }
     const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    io.stdout(topic?.usage ?? usage());
+    io.stdout(topic === undefined ? usage() : (await topic.load()).usage);
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) {
     io.stderr(`lpkit: unknown command '${name}' -- try 'lpkit help'\n`);
     return 1;
   }
@@ -89,9 +106,10 @@ export function main(args: string[], io: Io): number {
     },
   };
   try {
+    const command = await entry.load();
     return command.run(rest, watched);
   } catch (e) {
-    const report = describeError(e);
+    const report = await describe(e);
     if (report === undefined) throw e; // a bug: let the runtime print it
     const label = name === "host" && rest[0] !== undefined && !rest[0].startsWith("-")
       ? `host ${rest[0]}`

@@ -2,70 +2,48 @@ import assert from "node:assert/strict";
 import { craftPayload } from "../../tests/crafted.ts";
 import { readFileSync } from "node:fs";
 import { parseCertificate, parsePrivateKey, signingCredentials, signPayload } from "@lpkit/signer";
-import { type InspectReport, type Io, main, progress } from "./mod.ts";
+import { memoryIo } from "./_testing.ts";
+import { type InspectReport, main, progress } from "./mod.ts";
 
-function fakeIo(files: Record<string, Uint8Array> = {}) {
-  const out = { stdout: "", stderr: "" };
-  const io: Io = {
-    stdout: (s) => void (out.stdout += s),
-    stderr: (s) => void (out.stderr += s),
-    readFile: (path) => {
-      const f = files[path];
-      if (f === undefined) {
-        throw Object.assign(new Error(`No such file or directory (os error 2): ${path}`), {
-          code: "ENOENT",
-        });
-      }
-      return f;
-    },
-    writeFile: (path, data) => void (files[path] = data),
-    readDir: (path) => Object.keys(files).filter((f) => f.startsWith(path + "/")).sort(),
-    isDirectory: (path) => Object.keys(files).some((f) => f.startsWith(path + "/")),
-    env: () => undefined,
-    isTerminal: false,
-  };
-  return { io, out };
-}
-
-Deno.test("main() prints usage for help and no arguments", () => {
+Deno.test("main() prints usage for help and no arguments", async () => {
   for (const args of [[], ["help"], ["--help"]]) {
-    const { io, out } = fakeIo();
-    assert.equal(main(args, io), 0);
+    const { io, out } = memoryIo();
+    assert.equal(await main(args, io), 0);
     assert.match(out.stdout, /Usage: lpkit <command>/);
   }
 });
 
-Deno.test("main() rejects an unknown command with one line and exit 1", () => {
-  const { io, out } = fakeIo();
-  assert.equal(main(["frobnicate"], io), 1);
+Deno.test("main() rejects an unknown command with one line and exit 1", async () => {
+  const { io, out } = memoryIo();
+  assert.equal(await main(["frobnicate"], io), 1);
   assert.equal(out.stderr, "lpkit: unknown command 'frobnicate' -- try 'lpkit help'\n");
 });
 
 Deno.test("inspect reports user errors as one line", async (t) => {
-  await t.step("no file", () => {
-    const { io, out } = fakeIo();
-    assert.equal(main(["inspect"], io), 1);
+  await t.step("no file", async () => {
+    const { io, out } = memoryIo();
+    assert.equal(await main(["inspect"], io), 1);
     assert.match(out.stderr, /^lpkit inspect: inspect takes exactly one payload file/);
   });
-  await t.step("unknown option", () => {
-    const { io, out } = fakeIo();
-    assert.equal(main(["inspect", "--frob", "x"], io), 1);
+  await t.step("unknown option", async () => {
+    const { io, out } = memoryIo();
+    assert.equal(await main(["inspect", "--frob", "x"], io), 1);
     assert.match(out.stderr, /Unknown option '--frob'/);
   });
-  await t.step("missing file", () => {
-    const { io, out } = fakeIo();
-    assert.equal(main(["inspect", "nope.livepatch"], io), 1);
+  await t.step("missing file", async () => {
+    const { io, out } = memoryIo();
+    assert.equal(await main(["inspect", "nope.livepatch"], io), 1);
     assert.match(out.stderr, /^lpkit inspect: cannot read nope\.livepatch: .*\n$/);
   });
-  await t.step("not an ELF file", () => {
-    const { io, out } = fakeIo({ "x": new TextEncoder().encode("#!/bin/sh\necho hi\n") });
-    assert.equal(main(["inspect", "x"], io), 1);
+  await t.step("not an ELF file", async () => {
+    const { io, out } = memoryIo({ "x": new TextEncoder().encode("#!/bin/sh\necho hi\n") });
+    assert.equal(await main(["inspect", "x"], io), 1);
     assert.equal(out.stderr.split("\n").length, 2, "exactly one line");
     assert.match(out.stderr, /invalid ELF file: .*\[BAD_MAGIC\]/);
   });
-  await t.step("truncated payload", () => {
-    const { io, out } = fakeIo({ "t": craftPayload().subarray(0, 200) });
-    assert.equal(main(["inspect", "t"], io), 1);
+  await t.step("truncated payload", async () => {
+    const { io, out } = memoryIo({ "t": craftPayload().subarray(0, 200) });
+    assert.equal(await main(["inspect", "t"], io), 1);
     assert.match(out.stderr, /\[TRUNCATED\]|\[BAD_TABLE\]/);
   });
 });
@@ -88,9 +66,9 @@ Deno.test("inspect decodes a payload's funcs field by field", async (t) => {
     modinfo: ["LIVEPATCH_RULEZ", "author=lpkit"],
   });
 
-  await t.step("as JSON", () => {
-    const { io, out } = fakeIo({ "p.livepatch": payload });
-    assert.equal(main(["inspect", "--json", "p.livepatch"], io), 0);
+  await t.step("as JSON", async () => {
+    const { io, out } = memoryIo({ "p.livepatch": payload });
+    assert.equal(await main(["inspect", "--json", "p.livepatch"], io), 0);
     const r = JSON.parse(out.stdout) as InspectReport;
     assert.equal(r.schema, "lpkit.inspect/1");
     assert.deepEqual([r.buildId, r.depends, r.xenDepends], [
@@ -124,9 +102,9 @@ Deno.test("inspect decodes a payload's funcs field by field", async (t) => {
     assert.deepEqual(r.problems, []);
   });
 
-  await t.step("for a person", () => {
-    const { io, out } = fakeIo({ "p.livepatch": payload });
-    assert.equal(main(["inspect", "p.livepatch"], io), 0);
+  await t.step("for a person", async () => {
+    const { io, out } = memoryIo({ "p.livepatch": payload });
+    assert.equal(await main(["inspect", "p.livepatch"], io), 0);
     assert.match(out.stdout, /build-id\s+abab/);
     assert.match(out.stdout, /funcs\[0\] xen_extra_version/);
     assert.match(
@@ -141,18 +119,18 @@ Deno.test("inspect decodes a payload's funcs field by field", async (t) => {
   });
 });
 
-Deno.test("inspect lists structural problems instead of failing", () => {
+Deno.test("inspect lists structural problems instead of failing", async () => {
   const odd = craftPayload({ funcs: [{ old: "f", version: 2 }, { old: "g", version: 1 }] });
-  const { io, out } = fakeIo({ "odd": odd });
-  assert.equal(main(["inspect", "--json", "odd"], io), 0);
+  const { io, out } = memoryIo({ "odd": odd });
+  assert.equal(await main(["inspect", "--json", "odd"], io), 0);
   const r = JSON.parse(out.stdout) as InspectReport;
   assert.deepEqual(r.problems, ["funcs[1] has version 1, unlike entry 0"]);
 });
 
-Deno.test("inspect reads the seed's v1 layout", () => {
+Deno.test("inspect reads the seed's v1 layout", async () => {
   const v1 = craftPayload({ stride: 64, xenDepends: null });
-  const { io, out } = fakeIo({ "v1": v1 });
-  assert.equal(main(["inspect", "--json", "v1"], io), 0);
+  const { io, out } = memoryIo({ "v1": v1 });
+  assert.equal(await main(["inspect", "--json", "v1"], io), 0);
   const r = JSON.parse(out.stdout) as InspectReport;
   assert.equal(r.format, "v1");
   assert.equal(r.funcs[0].expect, null);
@@ -167,9 +145,9 @@ Deno.test("inspect shows an appended signature without verifying it", async (t) 
   );
   const payload = craftPayload();
   const signed = signPayload(payload, creds);
-  await t.step("signed: the trailer is described, the payload inspected without it", () => {
-    const { io, out } = fakeIo({ s: signed });
-    assert.equal(main(["inspect", "--json", "s"], io), 0);
+  await t.step("signed: the trailer is described, the payload inspected without it", async () => {
+    const { io, out } = memoryIo({ s: signed });
+    assert.equal(await main(["inspect", "--json", "s"], io), 0);
     const r = JSON.parse(out.stdout) as InspectReport;
     assert.equal(r.size, signed.length);
     assert.equal(r.signature?.format, "pkcs7");
@@ -181,16 +159,16 @@ Deno.test("inspect shows an appended signature without verifying it", async (t) 
     );
     assert.equal(r.funcs[0].name, "xen_extra_version");
   });
-  await t.step("unsigned: null", () => {
-    const { io, out } = fakeIo({ p: payload });
-    main(["inspect", "--json", "p"], io);
+  await t.step("unsigned: null", async () => {
+    const { io, out } = memoryIo({ p: payload });
+    await main(["inspect", "--json", "p"], io);
     assert.equal((JSON.parse(out.stdout) as InspectReport).signature, null);
   });
-  await t.step("a damaged trailer is a problem, not a failure", () => {
+  await t.step("a damaged trailer is a problem, not a failure", async () => {
     const bad = signed.slice();
     bad[bad.length - 30] = 0xff; // sig_len's high byte
-    const { io, out } = fakeIo({ b: bad });
-    assert.equal(main(["inspect", "b"], io), 0);
+    const { io, out } = memoryIo({ b: bad });
+    assert.equal(await main(["inspect", "b"], io), 0);
     assert.match(
       out.stdout,
       /Signature \(appended, not verified: see lpkit verify\)\n.*\n {2}problem +.*\[BAD_SIG_LEN\]/,
@@ -198,9 +176,9 @@ Deno.test("inspect shows an appended signature without verifying it", async (t) 
   });
 });
 
-Deno.test("help --json lists every command", () => {
-  const { io, out } = fakeIo();
-  assert.equal(main(["help", "--json"], io), 0);
+Deno.test("help --json lists every command", async () => {
+  const { io, out } = memoryIo();
+  assert.equal(await main(["help", "--json"], io), 0);
   const doc = JSON.parse(out.stdout) as { schema: string; commands: { name: string }[] };
   assert.equal(doc.schema, "lpkit.help/1");
   assert.ok(

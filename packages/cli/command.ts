@@ -1,22 +1,18 @@
 /**
  * What every `lpkit` command is made of: its help text, its options, and a
  * `run` that parses, calls the packages, and prints. Each command lives in
- * `commands/<name>.ts` and is listed in `commands.ts`.
+ * `commands/<name>.ts` and is listed, with its help line, in `commands.ts`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { CliError } from "./errors.ts";
-import type { Io } from "./platform.ts";
+import { type FileReader, type Io, requireStreams } from "./platform.ts";
 
-/** One `lpkit` sub-command. */
+/** One `lpkit` sub-command (its `help` line is in the registry, `commands.ts`). */
 export interface Command {
   /** The word typed after `lpkit` (exact match). */
   readonly name: string;
-  /** One line for `lpkit help`. */
-  readonly summary: string;
-  /** The synopsis shown in `lpkit help`, e.g. `inspect <payload> [--json]`. */
-  readonly synopsis: string;
   /** The full `--help` text, with examples. */
   readonly usage: string;
   /** Runs the command with the arguments after its name; returns the exit code. */
@@ -73,6 +69,15 @@ export function useColor(io: Pick<Io, "isTerminal" | "env">): boolean {
   return io.isTerminal && io.env("NO_COLOR") === undefined;
 }
 
+/** A failed read or write of `file` as a one-line error with the system code (`ENOENT`...). */
+function fileError(verb: "read" | "write", file: string, e: unknown): CliError {
+  const code = (e as { code?: string }).code ?? "IO";
+  return new CliError(
+    code,
+    `cannot ${verb} ${file}: ${String((e as Error)?.message ?? e).replace(/\s+/g, " ")}`,
+  );
+}
+
 /**
  * Reads an input file, turning any failure into a one-line `CliError` whose
  * code is the system error code (`ENOENT`, `EACCES`, ...).
@@ -89,9 +94,133 @@ export function readInput(io: Pick<Io, "readFile">, file: string): Uint8Array {
   try {
     return io.readFile(file);
   } catch (e) {
-    const code = (e as { code?: string }).code ?? "IO";
-    throw new CliError(code, `cannot read ${file}: ${(e as Error).message.replace(/\s+/g, " ")}`);
+    throw fileError("read", file, e);
   }
+}
+
+/**
+ * Opens an input file for chunked reads ({@linkcode Io.openRead}), runs `fn`
+ * on it and closes it. Opening and reading failures become one-line
+ * `CliError`s with the system code, and so does a file that shrinks while it
+ * is read (a read that returns nothing before the size taken at opening).
+ *
+ * @example
+ * ```ts
+ * import { processIo, withInput } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const size = withInput(processIo(), "deno.json", (input) => input.size);
+ * assert.ok(size > 0);
+ * ```
+ */
+export function withInput<T>(io: Io, file: string, fn: (input: FileReader) => T): T {
+  const streams = requireStreams(io);
+  let reader: FileReader;
+  try {
+    reader = streams.openRead(file);
+  } catch (e) {
+    throw fileError("read", file, e);
+  }
+  const input: FileReader = {
+    size: reader.size,
+    read(buffer, position) {
+      let n: number;
+      try {
+        n = reader.read(buffer, position);
+      } catch (e) {
+        throw fileError("read", file, e);
+      }
+      if (n === 0 && buffer.length > 0 && position < reader.size) {
+        throw new CliError(
+          "IO",
+          `cannot read ${file}: it shrank while being read (${position} of ${reader.size} bytes)`,
+        );
+      }
+      return n;
+    },
+    close: () => reader.close(),
+  };
+  try {
+    return fn(input);
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Writes an output file through `io.writeFile` (atomic), turning a failure
+ * into a one-line {@linkcode CliError} with the system code (`ENOENT`...).
+ *
+ * @example
+ * ```ts
+ * import { CliError, writeOutput } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const io = { writeFile: () => { throw Object.assign(new Error("denied"), { code: "EACCES" }); } };
+ * assert.throws(() => writeOutput(io, "out", new Uint8Array()), (e) => e instanceof CliError && e.code === "EACCES");
+ * ```
+ */
+export function writeOutput(io: Pick<Io, "writeFile">, file: string, data: Uint8Array): void {
+  try {
+    io.writeFile(file, data);
+  } catch (e) {
+    throw fileError("write", file, e);
+  }
+}
+
+/**
+ * Writes an output file atomically in pieces ({@linkcode Io.openWrite}):
+ * `fn` gets a `write` function; when `fn` returns, the file is committed and
+ * its result returned; when anything throws, the temporary file is removed
+ * and `file` is left as it was. Write failures become one-line `CliError`s.
+ *
+ * @example
+ * ```ts
+ * import { processIo, writeOutputStream } from "@lpkit/cli";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const path = mkdtempSync(tmpdir() + "/lpkit-") + "/out.bin";
+ * writeOutputStream(processIo(), path, (write) => {
+ *   write(new Uint8Array([1]));
+ *   write(new Uint8Array([2, 3]));
+ * });
+ * assert.deepEqual([...readFileSync(path)], [1, 2, 3]);
+ * ```
+ */
+export function writeOutputStream<T>(
+  io: Io,
+  file: string,
+  fn: (write: (bytes: Uint8Array) => void) => T,
+): T {
+  const streams = requireStreams(io);
+  let writer;
+  try {
+    writer = streams.openWrite(file);
+  } catch (e) {
+    throw fileError("write", file, e);
+  }
+  let result: T;
+  try {
+    result = fn((bytes) => {
+      try {
+        writer.write(bytes);
+      } catch (e) {
+        throw fileError("write", file, e);
+      }
+    });
+  } catch (e) {
+    try {
+      writer.abort();
+    } catch {
+      // The first error is the one to report.
+    }
+    throw e;
+  }
+  try {
+    writer.commit();
+  } catch (e) {
+    throw fileError("write", file, e);
+  }
+  return result;
 }
 
 /** `--state DIR` and `--json`, shared by the commands that use a host. */

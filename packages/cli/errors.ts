@@ -1,13 +1,11 @@
 /**
  * Errors the CLI reports as one line, with the exit code to use, and the
- * mapping from the packages' error classes to that line and to the
- * `lpkit.error/1` JSON document.
+ * `lpkit.error/1` report of a {@linkcode CliError}. Imports no package, so
+ * that every command can load it cheaply; the packages' error classes are
+ * mapped in `describe_error.ts`.
  *
  * @module
  */
-import { ElfError } from "@lpkit/elf";
-import { BudgetExceeded, HypervisorCrash, LivepatchError } from "@lpkit/livepatch-core";
-import { SignatureError } from "@lpkit/signer";
 
 /**
  * A user error: bad arguments, unreadable file, invalid payload, a broken
@@ -66,99 +64,50 @@ function oneLine(text: string): string {
 }
 
 /**
- * Turns a thrown value into an {@linkcode ErrorReport} when it is a user
- * error of a known kind; undefined for anything else (a bug, which the
- * runtime reports with its stack).
+ * An {@linkcode ErrorReport}, with the message and hint made one line.
  *
  * @example
  * ```ts
- * import { describeError } from "@lpkit/cli";
- * import { LivepatchError } from "@lpkit/livepatch-core";
+ * import { errorReport } from "@lpkit/cli";
  * import assert from "node:assert/strict";
- * const r = describeError(new LivepatchError("EBUSY", "TOP", "hello is not the top"));
- * assert.equal(r?.exitCode, 2);
- * assert.equal(r?.errno, -16);
+ * const r = errorReport("IO", "cannot read\n  x", 1);
+ * assert.equal(r.message, "cannot read x");
+ * assert.equal(r.errno, null);
  * ```
  */
-export function describeError(e: unknown): ErrorReport | undefined {
-  const report = (
-    code: string,
-    message: string,
-    exitCode: number,
-    errno?: number,
-    errnoName?: string,
-    hint?: string,
-  ): ErrorReport => ({
+export function errorReport(
+  code: string,
+  message: string,
+  exitCode: number,
+  errno?: number,
+  errnoName?: string,
+  hint?: string,
+): ErrorReport {
+  return {
     code,
     message: oneLine(message),
     errnoName: errnoName ?? null,
     errno: errno ?? null,
     hint: hint === undefined ? null : oneLine(hint),
     exitCode,
-  });
-  if (e instanceof CliError) {
-    const errno = (e as { errno?: number }).errno;
-    return report(e.code, e.message, e.exitCode, errno, undefined, e.hint);
-  }
-  if (e instanceof LivepatchError) {
-    return report(
-      e.code,
-      e.message,
-      exitCodeForErrno(e.errno),
-      e.errno,
-      e.errnoName,
-      hintFor(e),
-    );
-  }
-  if (e instanceof ElfError) {
-    return report(e.code, `invalid ELF file: ${e.message} [${e.code}]`, 1);
-  }
-  if (e instanceof SignatureError) {
-    return report(e.code, `${e.message} [${e.code}]`, 1);
-  }
-  if (e instanceof HypervisorCrash) {
-    return report(
-      e.code,
-      e.message,
-      1,
-      undefined,
-      undefined,
-      "the host is dead: `lpkit host reset` reboots it (history is dropped)",
-    );
-  }
-  if (e instanceof BudgetExceeded) {
-    return report(
-      e.code,
-      e.message,
-      1,
-      undefined,
-      undefined,
-      "raise --budget if the function is expected to run longer",
-    );
-  }
-  return undefined;
+  };
 }
 
-/** Hints for the live-patch errors users meet most. */
-function hintFor(e: LivepatchError): string | undefined {
-  switch (e.code) {
-    case "DEPENDS":
-    case "X2":
-      return "rebuild the payload against this hypervisor (or the payload below it), or apply with --nodeps";
-    case "TOP":
-      return "revert the payloads applied above it first (see `lpkit list`)";
-    case "TIMEOUT":
-    case "STACK":
-      return "retry later, or with a longer --timeout";
-    case "PENDING":
-      return "wait for the action in progress (`lpkit host run`), then retry";
-    case "REAPPLY":
-      return "unload it and upload it again";
-    case "DENY":
-      return "the function is on lpkit's deny-list; `host init --no-deny-list` turns it off";
-    default:
-      return undefined;
-  }
+/**
+ * The {@linkcode ErrorReport} of a {@linkcode CliError} (its `errno`, when a
+ * command attached one, included).
+ *
+ * @example
+ * ```ts
+ * import { CliError, describeCliError } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const r = describeCliError(new CliError("STATE_MISSING", "no host", 1, "run lpkit host init"));
+ * assert.equal(r.hint, "run lpkit host init");
+ * ```
+ */
+export function describeCliError(e: CliError): ErrorReport {
+  const errno = (e as { errno?: number }).errno;
+  return errorReport(e.code, e.message, e.exitCode, errno, undefined, e.hint);
 }
 
 /**
@@ -166,10 +115,9 @@ function hintFor(e: LivepatchError): string | undefined {
  *
  * @example
  * ```ts
- * import { describeError, errorLine } from "@lpkit/cli";
- * import { CliError } from "@lpkit/cli";
+ * import { CliError, describeCliError, errorLine } from "@lpkit/cli";
  * import assert from "node:assert/strict";
- * const line = errorLine("list", describeError(new CliError("STATE_MISSING", "no host", 1, "run lpkit host init"))!);
+ * const line = errorLine("list", describeCliError(new CliError("STATE_MISSING", "no host", 1, "run lpkit host init")));
  * assert.equal(line, "lpkit list: no host (hint: run lpkit host init)\n");
  * ```
  */

@@ -1,18 +1,22 @@
 /**
  * The `lpkit` command-line tool, as a library: {@linkcode main} runs a
  * command line against an {@linkcode Io} (the real process or a test double).
+ * This front door exports every command and helper, so importing it loads
+ * every package; the executable (`main.ts`) imports `cli.ts` instead, which
+ * loads only the command that runs.
  *
  * @example
  * ```ts
  * import { main, processIo } from "@lpkit/cli";
- * const code = main(["help"], processIo());
+ * const code = await main(["help"], processIo());
  * ```
  *
  * @module
  */
 export * from "./cli.ts";
 export * from "./command.ts";
-export { COMMANDS } from "./commands.ts";
+export { type CommandEntry, COMMANDS } from "./commands.ts";
+export * from "./describe_error.ts";
 export * from "./errors.ts";
 export * from "./example_files.ts";
 export * from "./lock.ts";

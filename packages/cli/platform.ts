@@ -7,12 +7,14 @@
  */
 import {
   closeSync,
+  fstatSync,
   fsyncSync,
   linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -30,6 +32,37 @@ export interface FileInfo {
   readonly isDirectory: boolean;
   /** Last modification, in ms since the epoch. */
   readonly mtimeMs: number;
+}
+
+/**
+ * A file open for reading in place: random access without holding it in
+ * memory. It has the shape of the signer's `ByteSource`, so the signer's
+ * chunked functions read it directly.
+ */
+export interface FileReader {
+  /** Size in bytes, taken once, at opening. */
+  readonly size: number;
+  /**
+   * Copies bytes from `position` into `buffer` and returns how many: fewer
+   * than `buffer.length` only at the end, 0 past it.
+   */
+  read(buffer: Uint8Array, position: number): number;
+  /** Closes the file. */
+  close(): void;
+}
+
+/**
+ * A file being written atomically, in pieces: the bytes go to a temporary
+ * file in the same folder; `commit` makes them the file's content at once,
+ * `abort` drops them and leaves the file as it was.
+ */
+export interface FileWriter {
+  /** Appends bytes. */
+  write(bytes: Uint8Array): void;
+  /** fsync, then rename over the path (readers see the old or the new bytes, never half). */
+  commit(): void;
+  /** Removes the temporary file; the path is untouched. Safe after a failed write. */
+  abort(): void;
 }
 
 /**
@@ -58,6 +91,13 @@ export interface Io {
   env(name: string): string | undefined;
   /** Whether standard output is a terminal (colors). */
   readonly isTerminal: boolean;
+  /** Opens a file for reading in chunks (large payloads are never read whole). */
+  openRead?(path: string): FileReader;
+  /**
+   * Starts writing `path` atomically, in chunks, as {@linkcode Io.writeFile}
+   * does at once (`writeFile` is `openWrite`, one `write`, `commit`).
+   */
+  openWrite?(path: string): FileWriter;
   /** Whether standard error is a terminal (progress indicator). */
   readonly stderrIsTerminal?: boolean;
   /** Size and kind of a path, or undefined when it does not exist. */
@@ -91,6 +131,26 @@ export interface Io {
 /** The optional members of {@linkcode Io}, all present. */
 export type FullIo = Required<Io>;
 
+/** An {@linkcode Io} that reads and writes files in chunks. */
+export type StreamIo = Io & Required<Pick<Io, "openRead" | "openWrite">>;
+
+/**
+ * Returns `io` with its chunked file access, or throws a plain `Error` when
+ * it lacks it (a bug in a test double, not a user error).
+ *
+ * @example
+ * ```ts
+ * import { processIo, requireStreams } from "@lpkit/cli";
+ * const reader = requireStreams(processIo()).openRead("deno.json");
+ * reader.close();
+ * ```
+ */
+export function requireStreams(io: Io): StreamIo {
+  const missing = (["openRead", "openWrite"] as const).filter((k) => io[k] === undefined);
+  if (missing.length > 0) throw new Error(`this Io lacks ${missing.join(", ")}`);
+  return io as StreamIo;
+}
+
 /**
  * Returns `io` with every optional member, or throws a plain `Error` naming
  * the missing ones (a bug in a test double, not a user error).
@@ -115,6 +175,8 @@ export function requireIo(io: Io): FullIo {
     "now",
     "resolve",
     "stderrIsTerminal",
+    "openRead",
+    "openWrite",
   ] as const;
   const missing = needed.filter((k) => io[k] === undefined);
   if (missing.length > 0) throw new Error(`this Io lacks ${missing.join(", ")}`);
@@ -139,6 +201,8 @@ export function processIo(): FullIo {
     stderr: (text) => writeAll(2, text),
     readFile: (path) => readFileSync(path),
     writeFile: writeFileAtomic,
+    openRead: openFileReader,
+    openWrite: openAtomicWriter,
     readDir: (path) => readdirSync(path).sort(),
     isDirectory: (path) => statOf(path)?.isDirectory ?? false,
     env: (name) => process.env[name],
@@ -195,8 +259,7 @@ function createExclusive(path: string, data: Uint8Array): boolean {
     throw e;
   }
   try {
-    let done = 0;
-    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+    writeAllTo(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -258,6 +321,123 @@ function stallForTests(path: string): void {
 }
 
 /**
+ * Opens a file for reading in chunks; its size is taken at opening.
+ *
+ * @example
+ * ```ts
+ * import { openFileReader } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const f = openFileReader("deno.json");
+ * try {
+ *   const first = new Uint8Array(1);
+ *   assert.equal(f.read(first, 0), 1);
+ *   assert.equal(first[0], "{".charCodeAt(0));
+ * } finally {
+ *   f.close();
+ * }
+ * ```
+ */
+export function openFileReader(path: string): FileReader {
+  const fd = openSync(path, "r");
+  let size: number;
+  try {
+    const s = fstatSync(fd);
+    if (s.isDirectory()) {
+      throw Object.assign(new Error(`${path} is a folder`), { code: "EISDIR" });
+    }
+    size = s.size;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return {
+    size,
+    read: (buffer, position) => readSync(fd, buffer, 0, buffer.length, position),
+    close: () => closeSync(fd),
+  };
+}
+
+function writeAllTo(fd: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+}
+
+/**
+ * Starts writing `path` atomically: a temporary file in the same folder, in
+ * pieces; `commit()` fsyncs it and renames it over `path` (then fsyncs the
+ * folder), `abort()` removes it.
+ *
+ * @example
+ * ```ts
+ * import { openAtomicWriter } from "@lpkit/cli";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const path = mkdtempSync(tmpdir() + "/lpkit-") + "/out.bin";
+ * const w = openAtomicWriter(path);
+ * w.write(new Uint8Array([1, 2]));
+ * w.write(new Uint8Array([3]));
+ * w.commit();
+ * assert.deepEqual([...readFileSync(path)], [1, 2, 3]);
+ * ```
+ */
+export function openAtomicWriter(path: string): FileWriter {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.${tmpCounter++}.tmp`);
+  let fd: number | undefined = openSync(tmp, "wx", 0o644);
+  let ended = false;
+  const closeFd = () => {
+    if (fd === undefined) return;
+    const f = fd;
+    fd = undefined;
+    closeSync(f);
+  };
+  const abort = () => {
+    if (ended) return;
+    ended = true;
+    try {
+      closeFd();
+    } finally {
+      unlinkSync(tmp);
+    }
+  };
+  return {
+    write(bytes) {
+      if (fd === undefined) throw new Error("write after commit or abort");
+      writeAllTo(fd, bytes);
+    },
+    commit() {
+      if (fd === undefined) throw new Error("commit after commit or abort");
+      try {
+        fsyncSync(fd);
+        closeFd();
+        stallForTests(path);
+        renameSync(tmp, path);
+      } catch (e) {
+        abort();
+        throw e;
+      }
+      ended = true;
+      fsyncFolder(dirname(path));
+    },
+    abort,
+  };
+}
+
+/** Makes a rename durable: fsync the folder (not possible everywhere; best effort). */
+function fsyncFolder(dir: string): void {
+  try {
+    const dfd = openSync(dir, "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Some platforms cannot open or fsync a folder; the rename is still atomic.
+  }
+}
+
+/**
  * Writes `data` to `path` through a temporary file, fsync and rename.
  *
  * @example
@@ -272,34 +452,12 @@ function stallForTests(path: string): void {
  * ```
  */
 export function writeFileAtomic(path: string, data: Uint8Array): void {
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.${tmpCounter++}.tmp`);
-  const fd = openSync(tmp, "wx", 0o644);
+  const w = openAtomicWriter(path);
   try {
-    let done = 0;
-    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
-    fsyncSync(fd);
+    w.write(data);
   } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
+    w.abort();
     throw e;
   }
-  closeSync(fd);
-  stallForTests(path);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    unlinkSync(tmp);
-    throw e;
-  }
-  // Make the rename itself durable: fsync the folder (not possible everywhere; best effort).
-  try {
-    const dfd = openSync(dirname(path), "r");
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Some platforms cannot open or fsync a folder; the rename is still atomic.
-  }
+  w.commit();
 }

@@ -21,7 +21,8 @@ import {
   strerror,
   XEN_LIVEPATCH_NAME_SIZE,
 } from "@lpkit/livepatch-core";
-import { describeError, type ErrorReport, exitCodeForErrno } from "./errors.ts";
+import { describeError } from "./describe_error.ts";
+import { type ErrorReport, exitCodeForErrno } from "./errors.ts";
 import type { HostSession } from "./session.ts";
 import type { ActionName } from "./state.ts";
 

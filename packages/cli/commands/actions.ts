@@ -11,27 +11,23 @@ import type { ActionName } from "../state.ts";
 import { toolAction } from "../xen_tool.ts";
 import { hostContext, parseActionArgs } from "./_host_io.ts";
 
-const ABOUT: Record<ActionName, { summary: string; text: string; example: string }> = {
+const ABOUT: Record<ActionName, { text: string; example: string }> = {
   apply: {
-    summary: "Apply an uploaded payload (patch the running hypervisor)",
     text: `Applies <name>: the host checks its build-id dependency (against the
 hypervisor when nothing is applied, else against the payload on top; --nodeps
 skips it), then patches at a rendezvous of every CPU.`,
     example: "lpkit apply hello\n  lpkit apply bye --nodeps",
   },
   revert: {
-    summary: "Revert an applied payload (restore the original code)",
     text: `Reverts <name>, which must be the top of the applied stack.`,
     example: "lpkit revert hello",
   },
   replace: {
-    summary: "Apply a payload after reverting every applied one, atomically",
     text: `Replaces every applied payload with <name> in one rendezvous: all are
 reverted, then <name> is applied (its build-id must match the hypervisor).`,
     example: "lpkit replace replace",
   },
   unload: {
-    summary: "Unload a CHECKED payload (free it)",
     text: `Unloads <name>, which must not be applied.`,
     example: "lpkit unload hello",
   },
@@ -74,8 +70,6 @@ Examples:
 function actionCommand(action: ActionName): Command {
   return {
     name: action,
-    summary: ABOUT[action].summary,
-    synopsis: `${action} <name>${action === "apply" ? " [--nodeps]" : ""}`,
     usage: actionUsage(action),
     run(args, io) {
       const a = parseActionArgs(args, this.usage, action === "apply");

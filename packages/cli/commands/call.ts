@@ -80,8 +80,6 @@ Examples:
 /** `lpkit call`. */
 export const callCommand: Command = {
   name: "call",
-  summary: "Run a hypervisor function on the host (patches in effect) and print its result",
-  synopsis: "call <symbol> [args] [--string]",
   usage: USAGE,
   run(argsIn, io) {
     const guarded = withNegativeNumbers(argsIn);

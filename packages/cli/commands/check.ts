@@ -112,8 +112,6 @@ function render(d: CheckDocument, s: Style): string {
 /** `lpkit check`. */
 export const checkCommand: Command = {
   name: "check",
-  summary: "Verify payloads against an image: every finding at once, exit 1 on errors",
-  synopsis: "check <payload...> --xen-syms FILE",
   usage: USAGE,
   run(args, io) {
     const { values, positionals } = parseCommandArgs(args, USAGE, {

@@ -70,8 +70,6 @@ function render(r: CpusReport): string {
 /** `lpkit cpus`. */
 export const cpusCommand: Command = {
   name: "cpus",
-  summary: "Show each CPU of the host: what it does and its call chain",
-  synopsis: "cpus",
   usage: `Usage: lpkit cpus [--state DIR] [--json]
 
 Shows each emulated CPU of the host: idle (halted in the idle loop),

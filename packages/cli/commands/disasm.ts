@@ -329,8 +329,6 @@ Examples:
 /** `lpkit disasm`. */
 export const disasmCommand: Command = {
   name: "disasm",
-  summary: "Disassemble host code, annotating applied trampolines and their targets",
-  synopsis: "disasm <symbol|address>",
   usage: USAGE,
   run(args, io) {
     const { values, positionals } = parseCommandArgs(args, USAGE, {

@@ -6,11 +6,23 @@
  *
  * @module
  */
-import { extractSignature, type ModuleSignatureHeader } from "@lpkit/signer";
-import { type Command, parseCommandArgs, readInput } from "../command.ts";
+import {
+  forEachChunk,
+  type ModuleSignatureHeader,
+  PKEY_ID_PKCS7,
+  PKEY_ID_X509,
+  readLegacySignature,
+} from "@lpkit/signer";
+import {
+  type Command,
+  parseCommandArgs,
+  withInput,
+  writeOutput,
+  writeOutputStream,
+} from "../command.ts";
 import { CliError } from "../errors.ts";
 import { hexBytes, table, toJson } from "../format.ts";
-import { withSignatureErrors, writeOutput } from "./verify.ts";
+import { withSignatureErrors } from "./verify.ts";
 
 /** The `--json` document of `extract` (schema `lpkit.extract/1`). */
 export interface ExtractReport {
@@ -78,8 +90,6 @@ function render(r: ExtractReport): string {
 /** `lpkit extract`. */
 export const extractCommand: Command = {
   name: "extract",
-  summary: "Split a signed file into its payload and raw PKCS#7 (extract-module-sig)",
-  synopsis: "extract <file> [--payload OUT] [--signature OUT] [--json]",
   usage: USAGE,
   run(args, io) {
     const { values, positionals } = parseCommandArgs(args, this.usage, {
@@ -95,23 +105,32 @@ export const extractCommand: Command = {
       throw new CliError("USAGE", `extract takes exactly one file\n\n${this.usage}`);
     }
     const file = positionals[0];
-    const parts = withSignatureErrors(file, () => extractSignature(readInput(io, file)));
-    const legacy = parts.format === "legacy";
-    if (values.payload !== undefined) writeOutput(io, values.payload, parts.payload);
-    if (values.signature !== undefined) writeOutput(io, values.signature, parts.signature);
-    const report: ExtractReport = {
-      schema: "lpkit.extract/1",
-      file,
-      format: parts.format,
-      header: parts.header,
-      payloadSize: parts.payload.length,
-      signatureSize: parts.signature.length,
-      trailerSize: parts.trailerLength,
-      signerName: legacy ? new TextDecoder().decode(parts.signerName) : null,
-      keyId: legacy ? hexBytes(parts.keyId).replaceAll(" ", "") : null,
-      payloadFile: values.payload ?? null,
-      signatureFile: values.signature ?? null,
-    };
+    const report = withInput(io, file, (input): ExtractReport => {
+      // Only the trailer is read to split the file (the legacy split is the general one:
+      // with signer_len = key_id_len = 0 it is the PKCS#7 split); the payload is copied in chunks.
+      const parts = withSignatureErrors(file, () => readLegacySignature(input));
+      const idType = parts.header.idType;
+      const legacy = idType === PKEY_ID_X509;
+      if (values.payload !== undefined) {
+        writeOutputStream(io, values.payload, (write) => {
+          forEachChunk(input, parts.payloadLength, write);
+        });
+      }
+      if (values.signature !== undefined) writeOutput(io, values.signature, parts.signatureData);
+      return {
+        schema: "lpkit.extract/1",
+        file,
+        format: idType === PKEY_ID_PKCS7 ? "pkcs7" : legacy ? "legacy" : "unknown",
+        header: parts.header,
+        payloadSize: parts.payloadLength,
+        signatureSize: parts.signatureData.length,
+        trailerSize: input.size - parts.payloadLength,
+        signerName: legacy ? new TextDecoder().decode(parts.signerName) : null,
+        keyId: legacy ? hexBytes(parts.keyId).replaceAll(" ", "") : null,
+        payloadFile: values.payload ?? null,
+        signatureFile: values.signature ?? null,
+      };
+    });
     io.stdout(values.json ? toJson(report) : render(report));
     return 0;
   },

@@ -480,8 +480,6 @@ Examples:
 /** `lpkit host`. */
 export const hostCommand: Command = {
   name: "host",
-  summary: "Create, show, reset or run the simulated host (init, status, reset, run)",
-  synopsis: "host <init|status|reset|run>",
   usage: HOST_USAGE,
   run(args, io) {
     const [sub, ...rest] = args;

@@ -336,8 +336,6 @@ export function renderInspect(r: InspectReport, s: Style): string {
 /** `lpkit inspect`. */
 export const inspectCommand: Command = {
   name: "inspect",
-  summary: "Show a payload's funcs, build-ids, hooks, metadata, sections and relocations",
-  synopsis: "inspect <payload> [--json]",
   usage: `Usage: lpkit inspect <payload> [--json]
 
 Prints a payload's ELF identity, build-id, depends and xen_depends ids, each

@@ -32,8 +32,6 @@ export interface ListReport {
 /** `lpkit list`. */
 export const listCommand: Command = {
   name: "list",
-  summary: "List the host's payloads: name, state, last error, metadata",
-  synopsis: "list",
   usage: `Usage: lpkit list [--state DIR] [--json]
 
 Lists the payloads uploaded to the host in xen-livepatch's table: the name

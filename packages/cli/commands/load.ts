@@ -45,8 +45,6 @@ export function loadName(file: string): string {
 /** `lpkit load`. */
 export const loadCommand: Command = {
   name: "load",
-  summary: "Upload and apply a payload named after its file; unload it if the apply fails",
-  synopsis: "load <file> [--nodeps]",
   usage: `Usage: lpkit load <file> [--nodeps] [--timeout D] [--wait D] [--state DIR] [--json]
 
 Uploads <file> with the name of the file (its basename without the last

@@ -8,27 +8,37 @@
  * @module
  */
 import {
-  attachPkcs7,
-  createPkcs7,
+  createPkcs7FromSource,
   describeSignature,
+  encodeSignatureTrailer,
+  forEachChunk,
   hasSignatureMarker,
+  MODULE_SIG_MAGIC,
   parseCertificate,
   parsePkcs7,
   parsePrivateKey,
   type PayloadSigner,
+  readSourceRange,
   type SigningCredentials,
   signingCredentials,
   type SigningHash,
-  signPayload,
   signPayloadLegacy,
+  TRAILER_SIZE,
   TrustStore,
   verifyDetached,
 } from "@lpkit/signer";
-import { type Command, parseCommandArgs, readInput } from "../command.ts";
+import {
+  type Command,
+  parseCommandArgs,
+  readInput,
+  withInput,
+  writeOutput,
+  writeOutputStream,
+} from "../command.ts";
 import { CliError } from "../errors.ts";
 import { hexBytes, table, toJson } from "../format.ts";
-import type { Io } from "../platform.ts";
-import { renderSigner, withSignatureErrors, writeOutput } from "./verify.ts";
+import type { FileReader, Io } from "../platform.ts";
+import { renderSigner, withSignatureErrors } from "./verify.ts";
 
 /** The `--json` document of `sign` (schema `lpkit.sign/1`). */
 export interface SignReport {
@@ -143,9 +153,6 @@ function renderSign(r: SignReport): string {
 /** `lpkit sign`. */
 export const signCommand: Command = {
   name: "sign",
-  summary: "Append a module signature (sign-file compatible), or write a detached .p7s",
-  synopsis:
-    "sign --key KEY --cert CERT [--hash H] [--keyid] [--detached] [--legacy] [-o OUT] <file>",
   usage: USAGE,
   run(args, io) {
     const { values, positionals } = parseCommandArgs(args, this.usage, {
@@ -178,30 +185,33 @@ export const signCommand: Command = {
     }
     if (values.legacy) conflicts(values, "legacy", ["keyid", "include-cert", "detached"]);
     const file = positionals[0];
-    const payload = readInput(io, file);
-    if (hasSignatureMarker(payload)) {
-      throw new CliError(
-        "ALREADY_SIGNED",
-        `${file} already ends with a module signature; strip it first with 'lpkit extract ${file} --payload OUT'`,
-      );
-    }
-    const report = values.pkcs7 !== undefined
-      ? attach(io, file, payload, values.pkcs7, values.cert, values.output)
-      : sign(io, file, payload, {
-        creds: credentials(io, values.key!, values.cert!),
-        hash: hash as SigningHash,
-        useKeyId: values.keyid === true,
-        includeCertificate: values["include-cert"] === true,
-        detached: values.detached === true,
-        legacy: values.legacy === true,
-        output: values.output,
-      });
-    io.stdout(values.json ? toJson(report) : renderSign(report));
-    return 0;
+    // The payload is read in chunks, hashed and copied to the output in one pass.
+    return withInput(io, file, (payload) => {
+      const end = Math.min(payload.size, MODULE_SIG_MAGIC.length);
+      if (hasSignatureMarker(readSourceRange(payload, payload.size - end, end))) {
+        throw new CliError(
+          "ALREADY_SIGNED",
+          `${file} already ends with a module signature; strip it first with 'lpkit extract ${file} --payload OUT'`,
+        );
+      }
+      const report = values.pkcs7 !== undefined
+        ? attach(io, file, payload, values.pkcs7, values.cert, values.output)
+        : sign(io, file, payload, {
+          creds: credentials(io, values.key!, values.cert!),
+          hash: hash as SigningHash,
+          useKeyId: values.keyid === true,
+          includeCertificate: values["include-cert"] === true,
+          detached: values.detached === true,
+          legacy: values.legacy === true,
+          output: values.output,
+        });
+      io.stdout(values.json ? toJson(report) : renderSign(report));
+      return 0;
+    });
   },
 };
 
-function sign(io: Io, file: string, payload: Uint8Array, o: {
+function sign(io: Io, file: string, payload: FileReader, o: {
   creds: SigningCredentials;
   hash: SigningHash;
   useKeyId: boolean;
@@ -212,19 +222,35 @@ function sign(io: Io, file: string, payload: Uint8Array, o: {
 }): SignReport {
   const output = o.output ?? (o.detached ? `${file}.p7s` : file);
   const opts = { hash: o.hash, useKeyId: o.useKeyId, includeCertificate: o.includeCertificate };
-  let out: Uint8Array;
   let signatureSize: number;
+  let outputSize: number;
   if (o.detached) {
-    out = withSignatureErrors(file, () => createPkcs7(payload, o.creds, opts));
-    signatureSize = out.length;
+    const p7 = withSignatureErrors(file, () => createPkcs7FromSource(payload, o.creds, opts));
+    writeOutput(io, output, p7);
+    signatureSize = outputSize = p7.length;
   } else if (o.legacy) {
-    out = withSignatureErrors(file, () => signPayloadLegacy(payload, o.creds, { hash: o.hash }));
+    // The signer signs the legacy layout in memory only (a niche: old verifiers).
+    const bytes = readSourceRange(payload, 0, payload.size);
+    const out = withSignatureErrors(
+      file,
+      () => signPayloadLegacy(bytes, o.creds, { hash: o.hash }),
+    );
+    writeOutput(io, output, out);
     signatureSize = new DataView(out.buffer, out.byteOffset).getUint32(out.length - 32);
+    outputSize = out.length;
   } else {
-    out = withSignatureErrors(file, () => signPayload(payload, o.creds, opts));
-    signatureSize = out.length - payload.length - 40;
+    // Output may be the input: the reader keeps the old file open across the rename.
+    const p7 = writeOutputStream(io, output, (write) => {
+      const der = withSignatureErrors(
+        file,
+        () => createPkcs7FromSource(payload, o.creds, opts, write),
+      );
+      write(encodeSignatureTrailer(der));
+      return der;
+    });
+    signatureSize = p7.length;
+    outputSize = payload.size + p7.length + TRAILER_SIZE;
   }
-  writeOutput(io, output, out);
   return {
     schema: "lpkit.sign/1",
     file,
@@ -236,16 +262,16 @@ function sign(io: Io, file: string, payload: Uint8Array, o: {
     algorithm: o.creds.certificate.keyDescription,
     keyAlgorithm: o.creds.key.algorithm,
     signer: signerOf(o.creds, o.useKeyId, o.legacy),
-    payloadSize: payload.length,
+    payloadSize: payload.size,
     signatureSize,
-    outputSize: out.length,
+    outputSize,
   };
 }
 
 function attach(
   io: Io,
   file: string,
-  payload: Uint8Array,
+  payload: FileReader,
   p7File: string,
   certFile: string | undefined,
   output: string | undefined,
@@ -257,15 +283,20 @@ function attach(
   let algorithm: string | null = null;
   if (certFile !== undefined) {
     const cert = withSignatureErrors(certFile, () => parseCertificate(readInput(io, certFile)));
+    // The signer verifies a detached PKCS#7 over bytes in memory only.
+    const bytes = readSourceRange(payload, 0, payload.size);
     const info = withSignatureErrors(
       p7File,
-      () => verifyDetached(payload, p7, new TrustStore([cert]), { allowSha1: true }),
+      () => verifyDetached(bytes, p7, new TrustStore([cert]), { allowSha1: true }),
     );
     ({ signer, algorithm } = describeSignature(info));
   }
-  const out = withSignatureErrors(p7File, () => attachPkcs7(payload, p7));
+  const trailer = encodeSignatureTrailer(p7);
   const target = output ?? file;
-  writeOutput(io, target, out);
+  writeOutputStream(io, target, (write) => {
+    forEachChunk(payload, payload.size, write);
+    write(trailer);
+  });
   return {
     schema: "lpkit.sign/1",
     file,
@@ -277,8 +308,8 @@ function attach(
     algorithm,
     keyAlgorithm: parsed.keyAlgorithm,
     signer,
-    payloadSize: payload.length,
+    payloadSize: payload.size,
     signatureSize: p7.length,
-    outputSize: out.length,
+    outputSize: payload.size + trailer.length,
   };
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  CHUNK_SIZE,
   createPkcs7,
   extractSignature,
   parseCertificate,
@@ -16,7 +17,8 @@ import {
   TrustStore,
   verifyPayload,
 } from "@lpkit/signer";
-import { type Io, main } from "../mod.ts";
+import { memoryIo } from "../_testing.ts";
+import { main } from "../mod.ts";
 import type { SignReport } from "./sign.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -26,28 +28,6 @@ const creds = (name: string) =>
   signingCredentials(parsePrivateKey(read(`${name}.key`)), parseCertificate(read(`${name}.crt`)));
 const elf = new Uint8Array(3000).map((_, i) => (i * 7 + 3) & 0xff);
 elf.set([0x7f, 0x45, 0x4c, 0x46]);
-
-/** An in-memory file system behind the CLI's Io. */
-function memoryIo(files: Record<string, Uint8Array>, env: Record<string, string> = {}) {
-  const out = { stdout: "", stderr: "" };
-  const io: Io = {
-    stdout: (s) => void (out.stdout += s),
-    stderr: (s) => void (out.stderr += s),
-    readFile: (path) => {
-      const f = files[path];
-      if (f === undefined) {
-        throw Object.assign(new Error(`No such file or directory: ${path}`), { code: "ENOENT" });
-      }
-      return f;
-    },
-    writeFile: (path, data) => void (files[path] = data.slice()),
-    readDir: () => [],
-    isDirectory: () => false,
-    env: (name) => env[name],
-    isTerminal: false,
-  };
-  return { io, out, files };
-}
 
 /** The test keys and certificates, plus a payload at `p.elf`. */
 function withKeys(extra: Record<string, Uint8Array> = {}) {
@@ -62,19 +42,22 @@ function withKeys(extra: Record<string, Uint8Array> = {}) {
 }
 
 Deno.test("sign replaces the file with sign-file's layout, byte-identical for RSA", async (t) => {
-  await t.step("in place, sha256, issuer and serial", () => {
+  await t.step("in place, sha256, issuer and serial", async () => {
     const { io, out, files } = memoryIo(withKeys());
-    assert.equal(main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "p.elf"], io), 0);
+    assert.equal(
+      await main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "p.elf"], io),
+      0,
+    );
     assert.deepEqual(files["p.elf"], signPayload(elf, creds("rsa2048")));
     assert.match(out.stdout, /^signed p\.elf -> p\.elf: PKCS#7 signature\n/);
     assert.match(out.stdout, /hash\s+sha256/);
     assert.match(out.stdout, /key\s+RSA-2048/);
     assert.equal(out.stderr, "");
   });
-  await t.step("-o, sha512, --keyid, DER certificate, JSON", () => {
+  await t.step("-o, sha512, --keyid, DER certificate, JSON", async () => {
     const { io, out, files } = memoryIo(withKeys());
     const args = ["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt.der", "--hash", "sha512"];
-    assert.equal(main([...args, "--keyid", "-o", "p.signed", "--json", "p.elf"], io), 0);
+    assert.equal(await main([...args, "--keyid", "-o", "p.signed", "--json", "p.elf"], io), 0);
     assert.deepEqual(files["p.elf"], elf, "the input is left alone");
     const expected = signPayload(elf, creds("rsa2048"), { hash: "sha512", useKeyId: true });
     assert.deepEqual(files["p.signed"], expected);
@@ -103,10 +86,10 @@ Deno.test("sign replaces the file with sign-file's layout, byte-identical for RS
       outputSize: expected.length,
     });
   });
-  await t.step("ECDSA with a DER key verifies", () => {
+  await t.step("ECDSA with a DER key verifies", async () => {
     const { io, files } = memoryIo(withKeys());
     assert.equal(
-      main(
+      await main(
         ["sign", "--key", "ecp256.key.der", "--cert", "ecp256.crt", "--hash", "sha384", "p.elf"],
         io,
       ),
@@ -116,7 +99,7 @@ Deno.test("sign replaces the file with sign-file's layout, byte-identical for RS
     assert.deepEqual([r.hash, r.keyDescription], ["sha384", "ECDSA P-256"]);
     assert.deepEqual(r.payload, elf);
   });
-  await t.step("an encrypted key with KBUILD_SIGN_PIN, as sign-file", () => {
+  await t.step("an encrypted key with KBUILD_SIGN_PIN, as sign-file", async () => {
     const pem = createPrivateKey(read("rsa2048.key")).export({
       type: "pkcs8",
       format: "pem",
@@ -126,30 +109,36 @@ Deno.test("sign replaces the file with sign-file's layout, byte-identical for RS
     const files = withKeys({ "enc.key": new TextEncoder().encode(pem as string) });
     const locked = memoryIo({ ...files });
     assert.equal(
-      main(["sign", "--key", "enc.key", "--cert", "rsa2048.crt", "p.elf"], locked.io),
+      await main(["sign", "--key", "enc.key", "--cert", "rsa2048.crt", "p.elf"], locked.io),
       1,
     );
     assert.match(locked.out.stderr, /^lpkit sign: enc\.key: .*\[BAD_KEY\]\n$/);
     const { io, files: after } = memoryIo({ ...files }, { KBUILD_SIGN_PIN: "s3cret" });
-    assert.equal(main(["sign", "--key", "enc.key", "--cert", "rsa2048.crt", "p.elf"], io), 0);
+    assert.equal(await main(["sign", "--key", "enc.key", "--cert", "rsa2048.crt", "p.elf"], io), 0);
     assert.deepEqual(after["p.elf"], signPayload(elf, creds("rsa2048")));
   });
 });
 
 Deno.test("sign --detached, --pkcs7, --legacy and --include-cert", async (t) => {
-  await t.step("--detached writes FILE.p7s, as sign-file -d", () => {
+  await t.step("--detached writes FILE.p7s, as sign-file -d", async () => {
     const { io, files } = memoryIo(withKeys());
     assert.equal(
-      main(["sign", "--key", "rsa4096.key", "--cert", "rsa4096.crt", "--detached", "p.elf"], io),
+      await main(
+        ["sign", "--key", "rsa4096.key", "--cert", "rsa4096.crt", "--detached", "p.elf"],
+        io,
+      ),
       0,
     );
     assert.deepEqual(files["p.elf.p7s"], createPkcs7(elf, creds("rsa4096")));
     assert.deepEqual(files["p.elf"], elf);
   });
-  await t.step("--pkcs7 appends it, as sign-file -s; --cert checks it first", () => {
+  await t.step("--pkcs7 appends it, as sign-file -s; --cert checks it first", async () => {
     const p7 = createPkcs7(elf, creds("ecp384"), { hash: "sha384" });
     const { io, out, files } = memoryIo(withKeys({ "p.p7s": p7 }));
-    assert.equal(main(["sign", "--pkcs7", "p.p7s", "-o", "a.signed", "--json", "p.elf"], io), 0);
+    assert.equal(
+      await main(["sign", "--pkcs7", "p.p7s", "-o", "a.signed", "--json", "p.elf"], io),
+      0,
+    );
     assert.deepEqual(extractSignature(files["a.signed"]).signature, p7);
     const r = JSON.parse(out.stdout) as SignReport;
     assert.deepEqual([r.attached, r.hash, r.keyAlgorithm, r.signer, r.algorithm], [
@@ -161,37 +150,46 @@ Deno.test("sign --detached, --pkcs7, --legacy and --include-cert", async (t) => 
     ]);
     const checked = memoryIo(withKeys({ "p.p7s": p7 }));
     assert.equal(
-      main(["sign", "--pkcs7", "p.p7s", "--cert", "ecp384.crt", "p.elf"], checked.io),
+      await main(["sign", "--pkcs7", "p.p7s", "--cert", "ecp384.crt", "p.elf"], checked.io),
       0,
     );
     assert.match(checked.out.stdout, /key\s+ECDSA P-384/);
     const wrong = memoryIo(withKeys({ "p.p7s": p7 }));
-    assert.equal(main(["sign", "--pkcs7", "p.p7s", "--cert", "ecp256.crt", "p.elf"], wrong.io), 1);
+    assert.equal(
+      await main(["sign", "--pkcs7", "p.p7s", "--cert", "ecp256.crt", "p.elf"], wrong.io),
+      1,
+    );
     assert.match(wrong.out.stderr, /^lpkit sign: p\.p7s: .*\[UNTRUSTED\]\n$/);
     assert.deepEqual(wrong.files["p.elf"], elf, "nothing written");
     const junk = memoryIo(withKeys({ "p.p7s": new Uint8Array([0x30, 0x03, 1, 2, 3]) }));
-    assert.equal(main(["sign", "--pkcs7", "p.p7s", "p.elf"], junk.io), 1);
+    assert.equal(await main(["sign", "--pkcs7", "p.p7s", "p.elf"], junk.io), 1);
     assert.match(junk.out.stderr, /\[MALFORMED_PKCS7\]\n$/);
   });
-  await t.step("--legacy writes the Linux 3.7 layout, labelled", () => {
+  await t.step("--legacy writes the Linux 3.7 layout, labelled", async () => {
     const { io, out, files } = memoryIo(withKeys());
     assert.equal(
-      main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "--legacy", "p.elf"], io),
+      await main(
+        ["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "--legacy", "p.elf"],
+        io,
+      ),
       0,
     );
     assert.deepEqual(files["p.elf"], signPayloadLegacy(elf, creds("rsa2048")));
     assert.match(out.stdout, /LEGACY signature \(Linux 3\.7–4\.2 layout\)/);
     const ec = memoryIo(withKeys());
     assert.equal(
-      main(["sign", "--key", "ecp256.key", "--cert", "ecp256.crt", "--legacy", "p.elf"], ec.io),
+      await main(
+        ["sign", "--key", "ecp256.key", "--cert", "ecp256.crt", "--legacy", "p.elf"],
+        ec.io,
+      ),
       1,
     );
     assert.match(ec.out.stderr, /RSA keys only \[BAD_KEY\]\n$/);
   });
-  await t.step("--include-cert embeds the certificate", () => {
+  await t.step("--include-cert embeds the certificate", async () => {
     const { io, files } = memoryIo(withKeys());
     const args = ["sign", "--key", "ecp256.key", "--cert", "ecp256.crt", "--include-cert"];
-    assert.equal(main([...args, "p.elf"], io), 0);
+    assert.equal(await main([...args, "p.elf"], io), 0);
     const p7 = extractSignature(files["p.elf"]).signature;
     const der = parseCertificate(read("ecp256.crt")).der;
     assert.ok(Buffer.from(p7).includes(Buffer.from(der)));
@@ -244,32 +242,91 @@ Deno.test("sign reports user errors as one line with a stable code", async (t) =
     ["unknown option", ["--frob", "p.elf"], /Unknown option '--frob'/],
   ];
   for (const [what, args, message] of cases) {
-    await t.step(what, () => {
-      const { io, out, files } = memoryIo(withKeys());
-      assert.equal(main(["sign", ...args], io), 1);
+    await t.step(what, async () => {
+      const { io, out, files, trace } = memoryIo(withKeys());
+      assert.equal(await main(["sign", ...args], io), 1);
       assert.match(out.stderr, /^lpkit sign: /);
       assert.match(out.stderr, message);
       if (!what.startsWith("no ") && what !== "unknown option") {
         assert.equal(out.stderr.split("\n").length, 2, "one line");
       }
       assert.deepEqual(files["p.elf"], elf, "nothing written");
+      assert.deepEqual(Object.keys(files).sort(), Object.keys(withKeys()).sort(), "no new file");
+      assert.equal(trace.open, 0, "every file closed");
+      // The key-id check fails inside the streaming write: its temporary output is dropped.
+      assert.equal(trace.aborted, what === "--keyid without SKID" ? 1 : 0);
       assert.equal(out.stdout, "");
     });
   }
-  await t.step("an already signed file is refused", () => {
+  await t.step("an already signed file is refused", async () => {
     const { io, out } = memoryIo(withKeys({ "s.elf": signPayload(elf, creds("rsa2048")) }));
-    assert.equal(main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "s.elf"], io), 1);
+    assert.equal(
+      await main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "s.elf"], io),
+      1,
+    );
     assert.match(out.stderr, /already ends with a module signature; strip it first/);
   });
 });
 
-Deno.test("sign --help shows usage with examples", () => {
+Deno.test("sign streams a large payload: never read whole, hashed and copied in 1 MiB chunks", async (t) => {
+  const big = new Uint8Array(3 * CHUNK_SIZE + 12345).map((_, i) => (i * 2654435761) >>> 24);
+  for (
+    const [what, extra, expected] of [
+      ["appended", [], () => signPayload(big, creds("rsa2048"))],
+      ["detached", ["--detached"], () => createPkcs7(big, creds("rsa2048"))],
+      ["--pkcs7", [], () => signPayload(big, creds("rsa2048"))],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      const p7 = createPkcs7(big, creds("rsa2048"));
+      const { io, files, trace } = memoryIo(withKeys({ "big.elf": big, "big.p7s": p7 }));
+      const keys = what === "--pkcs7"
+        ? ["--pkcs7", "big.p7s"]
+        : ["--key", "rsa2048.key", "--cert", "rsa2048.crt"];
+      assert.equal(await main(["sign", ...keys, ...extra, "-o", "out", "big.elf"], io), 0);
+      assert.deepEqual(files["out"], expected());
+      assert.ok(!trace.readFile.includes("big.elf"), "the payload is not read whole");
+      assert.deepEqual(trace.openRead, ["big.elf"]);
+      assert.ok(trace.largestRead <= CHUNK_SIZE, `largest read ${trace.largestRead}`);
+      assert.equal(trace.open, 0, "every file closed");
+    });
+  }
+  await t.step("in place: the signed file replaces the input at once", async () => {
+    const { io, files, trace } = memoryIo(withKeys({ "big.elf": big }));
+    const args = ["sign", "--key", "ecp256.key", "--cert", "ecp256.crt", "big.elf"];
+    assert.equal(await main(args, io), 0);
+    const r = verifyPayload(
+      files["big.elf"],
+      new TrustStore([parseCertificate(read("ecp256.crt"))]),
+    );
+    assert.deepEqual(r.payload, big);
+    assert.equal(trace.open, 0);
+  });
+  await t.step("a file that shrinks while it is read: one line, nothing written", async () => {
+    const m = memoryIo(withKeys({ "big.elf": big }));
+    const openRead = m.io.openRead!;
+    m.io.openRead = (path) => {
+      const r = openRead(path);
+      // As if the file were truncated after its first MiB was read (its tail was read first).
+      return { ...r, read: (b, at) => (at >= CHUNK_SIZE && at < r.size - 100 ? 0 : r.read(b, at)) };
+    };
+    assert.equal(
+      await main(["sign", "--key", "rsa2048.key", "--cert", "rsa2048.crt", "big.elf"], m.io),
+      1,
+    );
+    assert.match(m.out.stderr, /^lpkit sign: cannot read big\.elf: it shrank while being read/);
+    assert.deepEqual(m.files["big.elf"], big);
+    assert.equal(m.trace.aborted, 1);
+  });
+});
+
+Deno.test("sign --help shows usage with examples", async () => {
   const { io, out } = memoryIo({});
-  assert.equal(main(["sign", "--help"], io), 0);
+  assert.equal(await main(["sign", "--help"], io), 0);
   assert.match(out.stdout, /^Usage: lpkit sign --key KEY --cert CERT/);
   assert.match(out.stdout, /Examples:\n {2}lpkit sign --key/);
   const help = memoryIo({});
-  main(["help"], help.io);
+  await main(["help"], help.io);
   assert.match(help.out.stdout, /sign --key KEY/);
   assert.match(help.out.stdout, /verify --trust/);
   assert.match(help.out.stdout, /extract <file>/);

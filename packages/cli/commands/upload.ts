@@ -20,8 +20,6 @@ import { hostContext, readPayloadFile } from "./_host_io.ts";
 /** `lpkit upload`. */
 export const uploadCommand: Command = {
   name: "upload",
-  summary: "Upload a payload to the host under a name (CHECKED, not applied)",
-  synopsis: "upload <name> <file>",
   usage: `Usage: lpkit upload <name> <file> [--state DIR] [--json]
 
 Uploads <file> to the host as <name> (at most 127 bytes; xen-livepatch

@@ -7,16 +7,18 @@
  * @module
  */
 import {
+  type ByteSource,
   describeSignature,
   loadTrustStore,
   type PayloadSigner,
+  readSourceRange,
   SignatureError,
   type SignatureInfo,
   type TrustStore,
   verifyDetached,
-  verifyPayload,
+  verifySource,
 } from "@lpkit/signer";
-import { type Command, parseCommandArgs, readInput, useColor } from "../command.ts";
+import { type Command, parseCommandArgs, readInput, useColor, withInput } from "../command.ts";
 import { CliError } from "../errors.ts";
 import { style, table, toJson } from "../format.ts";
 import type { Io } from "../platform.ts";
@@ -45,28 +47,6 @@ export function withSignatureErrors<T>(file: string, fn: () => T): T {
       throw new CliError(e.code, `${file}: ${e.message} [${e.code}]`);
     }
     throw e;
-  }
-}
-
-/**
- * Writes an output file through `io.writeFile` (atomic), turning a failure
- * into a one-line {@linkcode CliError} with the system code (`ENOENT`...).
- *
- * @example
- * ```ts
- * import { CliError } from "@lpkit/cli";
- * import { writeOutput } from "./verify.ts";
- * import assert from "node:assert/strict";
- * const io = { writeFile: () => { throw Object.assign(new Error("denied"), { code: "EACCES" }); } };
- * assert.throws(() => writeOutput(io, "out", new Uint8Array()), (e) => e instanceof CliError && e.code === "EACCES");
- * ```
- */
-export function writeOutput(io: Pick<Io, "writeFile">, file: string, data: Uint8Array): void {
-  try {
-    io.writeFile(file, data);
-  } catch (e) {
-    const code = (e as { code?: string }).code ?? "IO";
-    throw new CliError(code, `cannot write ${file}: ${(e as Error).message.replace(/\s+/g, " ")}`);
   }
 }
 
@@ -163,21 +143,22 @@ export interface VerifyReport {
 /**
  * Builds the verify report of a signed file (or of a payload and its detached
  * PKCS#7): never throws for a bad signature, which is `valid: false` with the
- * error.
+ * error. The file is read in chunks (a detached signature's payload whole:
+ * the signer verifies a detached PKCS#7 over bytes in memory).
  *
  * @example
  * ```ts
  * import { verifyReport } from "./verify.ts";
- * import { TrustStore } from "@lpkit/signer";
+ * import { bytesSource, TrustStore } from "@lpkit/signer";
  * import assert from "node:assert/strict";
- * const r = verifyReport("x", new Uint8Array(8), new TrustStore());
+ * const r = verifyReport("x", bytesSource(new Uint8Array(8)), new TrustStore());
  * assert.equal(r.valid, false);
  * assert.equal(r.error?.code, "UNSIGNED");
  * ```
  */
 export function verifyReport(
   file: string,
-  bytes: Uint8Array,
+  source: ByteSource,
   trust: TrustStore,
   options: {
     allowSha1?: boolean;
@@ -192,9 +173,12 @@ export function verifyReport(
   };
   let info: SignatureInfo;
   try {
-    info = options.signature === undefined
-      ? verifyPayload(bytes, trust, options)
-      : verifyDetached(bytes, options.signature.bytes, trust, options);
+    info = options.signature === undefined ? verifySource(source, trust, options) : verifyDetached(
+      readSourceRange(source, 0, source.size),
+      options.signature.bytes,
+      trust,
+      options,
+    );
   } catch (e) {
     if (!(e instanceof SignatureError)) throw e;
     return {
@@ -228,7 +212,7 @@ export function verifyReport(
     algorithm: d.algorithm,
     keyAlgorithm: d.keyAlgorithm,
     payloadSize: info.payloadLength,
-    trailerSize: bytes.length - info.payloadLength,
+    trailerSize: source.size - info.payloadLength,
     error: null,
   };
 }
@@ -278,8 +262,6 @@ Examples:
 /** `lpkit verify`. */
 export const verifyCommand: Command = {
   name: "verify",
-  summary: "Check a payload's appended signature against trusted certificates",
-  synopsis: "verify --trust CERT_OR_FOLDER [--json] <file>",
   usage: USAGE,
   run(args, io) {
     const { values, positionals } = parseCommandArgs(args, this.usage, {
@@ -301,14 +283,15 @@ export const verifyCommand: Command = {
     }
     const file = positionals[0];
     const trust = readTrust(io, values.trust ?? []);
-    const bytes = readInput(io, file);
-    const signature = values.signature === undefined
-      ? undefined
-      : { file: values.signature, bytes: readInput(io, values.signature) };
-    const report = verifyReport(file, bytes, trust, {
-      allowSha1: values["allow-sha1"],
-      allowLegacy: values.legacy,
-      signature,
+    const report = withInput(io, file, (input) => {
+      const signature = values.signature === undefined
+        ? undefined
+        : { file: values.signature, bytes: readInput(io, values.signature) };
+      return verifyReport(file, input, trust, {
+        allowSha1: values["allow-sha1"],
+        allowLegacy: values.legacy,
+        signature,
+      });
     });
     const line = report.error === null
       ? undefined

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   attachPkcs7,
+  CHUNK_SIZE,
   createPkcs7,
   encodePkcs7,
   OID,
@@ -14,7 +15,8 @@ import {
   signPayload,
   signPayloadLegacy,
 } from "@lpkit/signer";
-import { type Io, main } from "../mod.ts";
+import { memoryIo } from "../_testing.ts";
+import { main } from "../mod.ts";
 import type { VerifyReport } from "./verify.ts";
 
 const testdata = (name: string) =>
@@ -23,31 +25,6 @@ const read = (name: string) => new Uint8Array(readFileSync(testdata(name)));
 const creds = (name: string) =>
   signingCredentials(parsePrivateKey(read(`${name}.key`)), parseCertificate(read(`${name}.crt`)));
 const elf = new Uint8Array(2500).map((_, i) => (i * 13) & 0xff);
-
-/** An in-memory file system with folders (a path is a folder if files lie below it). */
-function memoryIo(files: Record<string, Uint8Array>) {
-  const out = { stdout: "", stderr: "" };
-  const io: Io = {
-    stdout: (s) => void (out.stdout += s),
-    stderr: (s) => void (out.stderr += s),
-    readFile: (path) => {
-      const f = files[path];
-      if (f === undefined) {
-        throw Object.assign(new Error(`No such file or directory: ${path}`), { code: "ENOENT" });
-      }
-      return f;
-    },
-    writeFile: (path, data) => void (files[path] = data),
-    readDir: (path) =>
-      Object.keys(files).filter((f) => f.startsWith(`${path}/`)).map((f) =>
-        f.slice(path.length + 1).split("/")[0]
-      ).filter((n, i, all) => all.indexOf(n) === i).sort(),
-    isDirectory: (path) => Object.keys(files).some((f) => f.startsWith(`${path}/`)),
-    env: () => undefined,
-    isTerminal: false,
-  };
-  return { io, out };
-}
 
 const certs = () => ({
   "trust/rsa2048.crt": read("rsa2048.crt"),
@@ -59,15 +36,15 @@ const certs = () => ({
   ),
 });
 
-function verify(args: string[], files: Record<string, Uint8Array>) {
+async function verify(args: string[], files: Record<string, Uint8Array>) {
   const { io, out } = memoryIo({ ...certs(), ...files });
-  const status = main(["verify", ...args], io);
+  const status = await main(["verify", ...args], io);
   return { status, ...out };
 }
 
 Deno.test("verify accepts a valid signature by a trusted key and says who signed", async (t) => {
-  await t.step("a folder of PEM and DER certificates; human output", () => {
-    const r = verify(["--trust", "trust", "p.signed"], {
+  await t.step("a folder of PEM and DER certificates; human output", async () => {
+    const r = await verify(["--trust", "trust", "p.signed"], {
       "p.signed": signPayload(elf, creds("rsa2048")),
     });
     assert.equal(r.status, 0, r.stderr);
@@ -81,9 +58,9 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
     assert.match(r.stdout, /key\s+RSA-2048/);
     assert.equal(r.stderr, "");
   });
-  await t.step("a PEM bundle, a DER file and --trust twice; JSON", () => {
+  await t.step("a PEM bundle, a DER file and --trust twice; JSON", async () => {
     const file = signPayload(elf, creds("ecp384"), { hash: "sha512", useKeyId: true });
-    const r = verify(
+    const r = await verify(
       ["--trust", "trust/ecp256.der", "--trust", "bundle.pem", "--json", "p.signed"],
       {
         "p.signed": file,
@@ -116,8 +93,8 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
       error: null,
     });
   });
-  await t.step("--signature: a detached .p7s over the unsigned file", () => {
-    const r = verify(["--trust", "rsa4096.crt", "--signature", "p.p7s", "p.elf"], {
+  await t.step("--signature: a detached .p7s over the unsigned file", async () => {
+    const r = await verify(["--trust", "rsa4096.crt", "--signature", "p.p7s", "p.elf"], {
       "p.elf": elf,
       "p.p7s": createPkcs7(elf, creds("rsa4096"), { hash: "sha384" }),
     });
@@ -125,20 +102,20 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
     assert.match(r.stdout, /format\s+detached PKCS#7 p\.p7s/);
     assert.match(r.stdout, /trailer 0 bytes/);
   });
-  await t.step("--legacy: the Linux 3.7 layout only when asked", () => {
+  await t.step("--legacy: the Linux 3.7 layout only when asked", async () => {
     const files = { "p.legacy": signPayloadLegacy(elf, creds("rsa2048")) };
-    const refused = verify(["--trust", "trust", "p.legacy"], files);
+    const refused = await verify(["--trust", "trust", "p.legacy"], files);
     assert.equal(refused.status, 1);
     assert.match(
       refused.stderr,
       /id_type 1 is not PKCS#7 \(2\) \(legacy X\.509 layout.*\[BAD_ID_TYPE\]\n$/,
     );
-    const r = verify(["--trust", "trust", "--legacy", "p.legacy"], files);
+    const r = await verify(["--trust", "trust", "--legacy", "p.legacy"], files);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /format\s+legacy \(Linux 3\.7–4\.2 layout\)/);
     assert.match(r.stdout, /name\s+lpkit test signing key \(RSA-2048\)/);
   });
-  await t.step("--allow-sha1: SHA-1 only with the opt-in", () => {
+  await t.step("--allow-sha1: SHA-1 only with the opt-in", async () => {
     const c = parseCertificate(read("rsa2048.crt"));
     const sig = cryptoSign("sha1", elf, createPrivateKey(read("rsa2048.key")));
     const p7 = encodePkcs7({
@@ -149,9 +126,9 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
       signature: new Uint8Array(sig),
     });
     const files = { "p.sha1": attachPkcs7(elf, p7) };
-    const refused = verify(["--trust", "trust", "p.sha1"], files);
+    const refused = await verify(["--trust", "trust", "p.sha1"], files);
     assert.match(refused.stderr, /\[WEAK_DIGEST\]\n$/);
-    assert.equal(verify(["--trust", "trust", "--allow-sha1", "p.sha1"], files).status, 0);
+    assert.equal((await verify(["--trust", "trust", "--allow-sha1", "p.sha1"], files)).status, 0);
   });
 });
 
@@ -183,12 +160,12 @@ Deno.test("verify exits 1 with the stable code for everything else", async (t) =
     ],
   ];
   for (const [what, file, trust, code, errnoName] of cases) {
-    await t.step(what, () => {
-      const human = verify([...trust, "f"], { f: file });
+    await t.step(what, async () => {
+      const human = await verify([...trust, "f"], { f: file });
       assert.equal(human.status, 1);
       assert.equal(human.stdout, "");
       assert.match(human.stderr, new RegExp(`^lpkit verify: f: [^\\n]*\\[${code}\\]\\n$`));
-      const json = verify([...trust, "--json", "f"], { f: file });
+      const json = await verify([...trust, "--json", "f"], { f: file });
       assert.equal(json.status, 1);
       const r = JSON.parse(json.stdout) as VerifyReport;
       assert.equal(r.valid, false);
@@ -199,23 +176,62 @@ Deno.test("verify exits 1 with the stable code for everything else", async (t) =
       assert.match(json.stderr, new RegExp(`\\[${code}\\]\\n$`), "the one line too");
     });
   }
-  await t.step("usage and trust-store errors are one line", () => {
-    const noTrust = verify(["f"], { f: good });
+  await t.step("usage and trust-store errors are one line", async () => {
+    const noTrust = await verify(["f"], { f: good });
     assert.equal(noTrust.status, 1);
     assert.match(noTrust.stderr, /at least one --trust/);
     assert.equal(noTrust.stdout, "");
-    const missing = verify(["--trust", "nope.pem", "f"], { f: good });
+    const missing = await verify(["--trust", "nope.pem", "f"], { f: good });
     assert.match(missing.stderr, /^lpkit verify: cannot read nope\.pem: /);
-    const empty = verify(["--trust", "trust/notes.txt", "f"], { f: good });
+    const empty = await verify(["--trust", "trust/notes.txt", "f"], { f: good });
     assert.match(empty.stderr, /\[BAD_CERTIFICATE\]\n$/);
-    const noFile = verify(["--trust", "trust", "gone"], {});
+    const noFile = await verify(["--trust", "trust", "gone"], {});
     assert.match(noFile.stderr, /cannot read gone/);
-    assert.match(verify(["--trust", "trust"], {}).stderr, /exactly one file/);
+    assert.match((await verify(["--trust", "trust"], {})).stderr, /exactly one file/);
   });
 });
 
-Deno.test("verify --help shows usage with examples", () => {
-  const r = verify(["--help"], {});
+Deno.test("verify streams the file: never read whole, hashed in 1 MiB chunks", async (t) => {
+  const big = new Uint8Array(3 * CHUNK_SIZE + 777).map((_, i) => (i * 40503) >>> 8);
+  const signed = signPayload(big, creds("rsa2048"), { hash: "sha384" });
+  for (
+    const [what, file] of [["valid", signed], [
+      "tampered",
+      (() => {
+        const f = signed.slice();
+        f[2 * CHUNK_SIZE + 5] ^= 0x80;
+        return f;
+      })(),
+    ]] as const
+  ) {
+    await t.step(what, async () => {
+      const { io, out, trace } = memoryIo({ ...certs(), "big.signed": file });
+      const status = await main(["verify", "--trust", "trust", "--json", "big.signed"], io);
+      const r = JSON.parse(out.stdout) as VerifyReport;
+      assert.equal(status, what === "valid" ? 0 : 1);
+      assert.equal(r.valid, what === "valid");
+      if (what === "valid") {
+        assert.deepEqual([r.payloadSize, r.trailerSize], [big.length, signed.length - big.length]);
+      } else {
+        assert.equal(r.error?.code, "BAD_SIGNATURE");
+      }
+      assert.ok(!trace.readFile.includes("big.signed"), "the file is not read whole");
+      assert.ok(trace.largestRead <= CHUNK_SIZE, `largest read ${trace.largestRead}`);
+      assert.equal(trace.open, 0, "closed");
+    });
+  }
+  await t.step("a bogus sig_len is refuted without reading the payload", async () => {
+    const f = signed.slice();
+    f.set([0, 0x30, 0, 0], f.length - 32); // sig_len 3 MiB: lands inside the payload
+    const { io, out, trace } = memoryIo({ ...certs(), "big.signed": f });
+    assert.equal(await main(["verify", "--trust", "trust", "big.signed"], io), 1);
+    assert.match(out.stderr, /\[MALFORMED_PKCS7\]\n$/);
+    assert.ok(trace.largestRead <= 40, `largest read ${trace.largestRead}`);
+  });
+});
+
+Deno.test("verify --help shows usage with examples", async () => {
+  const r = await verify(["--help"], {});
   assert.equal(r.status, 0);
   assert.match(r.stdout, /^Usage: lpkit verify --trust CERT_OR_FOLDER/);
   assert.match(r.stdout, /Examples:\n {2}lpkit verify --trust/);
