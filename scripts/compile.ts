@@ -97,7 +97,9 @@ if (values["bundle-only"]) {
 
 // 4. The executable.
 if (values.bun) {
-  run("npx", ["-y", BUN, "build", "--compile", "--minify", bundle, "--outfile", out]);
+  // --bytecode: JavaScriptCore bytecode compiled at build time, so the 3 MB bundle is not
+  // parsed at every start (lpkit help: ~47 ms without, ~16 ms with, on the 2-core machine).
+  run("npx", ["-y", BUN, "build", "--compile", "--minify", "--bytecode", bundle, "--outfile", out]);
 } else {
   const blob = join(work, "sea.blob");
   writeFileSync(
