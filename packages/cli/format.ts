@@ -1,10 +1,9 @@
 /**
- * Small formatting helpers shared by the commands' human output.
+ * Small formatting helpers shared by the commands' human output. No package
+ * imports: every command loads this module.
  *
  * @module
  */
-import { SHF } from "@lpkit/elf";
-
 /** `0x`-prefixed lower-case hex. */
 export function hex(value: bigint | number): string {
   return `0x${value.toString(16)}`;
@@ -13,23 +12,6 @@ export function hex(value: bigint | number): string {
 /** Space-separated hex bytes. */
 export function hexBytes(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-/** Section flags as readelf's letters (W A X M S I L G T C). */
-export function sectionFlagLetters(flags: bigint): string {
-  const letters: [bigint, string][] = [
-    [SHF.WRITE, "W"],
-    [SHF.ALLOC, "A"],
-    [SHF.EXECINSTR, "X"],
-    [SHF.MERGE, "M"],
-    [SHF.STRINGS, "S"],
-    [SHF.INFO_LINK, "I"],
-    [SHF.LINK_ORDER, "L"],
-    [SHF.GROUP, "G"],
-    [SHF.TLS, "T"],
-    [SHF.COMPRESSED, "C"],
-  ];
-  return letters.filter(([bit]) => (flags & bit) !== 0n).map(([, l]) => l).join("");
 }
 
 /** Left-aligned columns with two spaces between them. */

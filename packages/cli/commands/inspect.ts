@@ -9,6 +9,7 @@ import {
   machineName,
   parseElf,
   sectionTypeName,
+  SHF,
   SHT,
   x86RelocationName,
 } from "@lpkit/elf";
@@ -20,7 +21,24 @@ import {
 import { extractSignature, hasSignatureMarker, parsePkcs7, SignatureError } from "@lpkit/signer";
 import { type Command, parseCommandArgs, readInput, useColor } from "../command.ts";
 import { CliError } from "../errors.ts";
-import { hex, hexBytes, sectionFlagLetters, type Style, style, table, toJson } from "../format.ts";
+import { hex, hexBytes, type Style, style, table, toJson } from "../format.ts";
+
+/** Section flags as readelf's letters (W A X M S I L G T C). */
+function sectionFlagLetters(flags: bigint): string {
+  const letters: [bigint, string][] = [
+    [SHF.WRITE, "W"],
+    [SHF.ALLOC, "A"],
+    [SHF.EXECINSTR, "X"],
+    [SHF.MERGE, "M"],
+    [SHF.STRINGS, "S"],
+    [SHF.INFO_LINK, "I"],
+    [SHF.LINK_ORDER, "L"],
+    [SHF.GROUP, "G"],
+    [SHF.TLS, "T"],
+    [SHF.COMPRESSED, "C"],
+  ];
+  return letters.filter(([bit]) => (flags & bit) !== 0n).map(([, l]) => l).join("");
+}
 
 /** The `--json` document of `inspect` (schema `lpkit.inspect/1`, documented in the README). */
 export interface InspectReport {
