@@ -9,12 +9,17 @@
 // - "files": the library on files, as the tools work: signPayloadFile()
 //   (streams, writes through a temporary file with fsync, renames) and
 //   verifyPayloadFile() (streams). The tools pay a process start (~2 ms).
-// - "lpkit CLI": `deno run packages/cli/main.ts sign|verify` as a process, so
-//   with Deno's start-up, and the whole file read into memory (the CLI's Io
-//   has no chunked reads yet).
+// - "lpkit CLI": `lpkit sign|verify` as a process: `deno run
+//   packages/cli/main.ts`, and the single binaries when built (dist/lpkit, the
+//   Node SEA of `deno task compile`; dist/lpkit-bun, `deno task compile --bun
+//   --out dist/lpkit-bun`). The CLI streams the file in 1 MiB chunks like the
+//   library and loads only the signer, so the difference to "files" is the
+//   runtime's start-up and module loading: the last table measures that floor
+//   (an empty script; `lpkit help`; `lpkit sign|verify --help`, which load the
+//   command's modules and do nothing).
 // - "in memory": createPkcs7()/verifyPayload() on bytes already in memory.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -43,6 +48,14 @@ if (!available("openssl") || spawnSync(SIGN_FILE, []).error !== undefined) {
   process.exit(2);
 }
 
+/** The CLI's runners: deno run, and the single binaries that are built. */
+const runners: [string, string, string[]][] = [
+  ["deno run", process.execPath, ["run", "-A", "--quiet", join(root, "packages/cli/main.ts")]],
+  ...([["Node SEA", join(root, "dist/lpkit")], ["Bun", join(root, "dist/lpkit-bun")]] as const)
+    .filter(([, path]) => existsSync(path))
+    .map(([name, path]): [string, string, string[]] => [name, path, []]),
+];
+
 const dir = mkdtempSync(join(tmpdir(), "lpkit-signer-bench-"));
 try {
   // A pseudo-random payload (incompressible, so nothing is special-cased).
@@ -65,7 +78,6 @@ try {
     const trust = new TrustStore([cert]);
     const theirs = join(dir, `${name}.sign-file`), ours = join(dir, `${name}.lpkit`);
     const cliOut = join(dir, `${name}.cli`);
-    const cli = [process.execPath, "run", "-A", join(root, "packages/cli/main.ts")];
 
     // sign-file writes the signed copy; its PKCS#7 and the payload feed openssl.
     const signFileArgs = [hash, keyFile, crtFile, input, theirs];
@@ -76,29 +88,21 @@ try {
     const opensslArgs = ["cms", "-verify", "-binary", "-inform", "DER", "-in", p7s, "-content", input,
       "-certfile", crtFile, "-CAfile", crtFile, "-out", "/dev/null"];
     const signed = new Uint8Array(readFileSync(theirs));
+    const signArgs = ["sign", "--key", keyFile, "--cert", crtFile, "--hash", hash, "-o", cliOut];
+    const cliTimes = (args: string[]) =>
+      runners.map(([runner, cmd, pre]) =>
+        [runner, timeCommand(cmd, [...pre, ...args], RUNS)] as const
+      );
 
-    const t = {
-      signFile: timeCommand(SIGN_FILE, signFileArgs, RUNS),
-      sign: timeFunction(() => signPayloadFile(input, ours, creds, { hash }), RUNS, 1),
-      signCli: timeCommand(cli[0], [
-        ...cli.slice(1),
-        "sign",
-        "--key",
-        keyFile,
-        "--cert",
-        crtFile,
-        "--hash",
-        hash,
-        "-o",
-        cliOut,
-        input,
-      ], RUNS), // deno-fmt-ignore
-      signMemory: timeFunction(() => createPkcs7(payload, creds, { hash }), RUNS, 1),
-      openssl: timeCommand("openssl", opensslArgs, RUNS),
-      verify: timeFunction(() => verifyPayloadFile(theirs, trust), RUNS, 1),
-      verifyCli: timeCommand(cli[0], [...cli.slice(1), "verify", "--trust", crtFile, theirs], RUNS),
-      verifyMemory: timeFunction(() => verifyPayload(signed, trust), RUNS, 1),
-    };
+    const signFile = timeCommand(SIGN_FILE, signFileArgs, RUNS);
+    const sign = timeFunction(() => signPayloadFile(input, ours, creds, { hash }), RUNS, 1);
+    const signCli = cliTimes([...signArgs, input]);
+    const signMemory = timeFunction(() => createPkcs7(payload, creds, { hash }), RUNS, 1);
+    const openssl = timeCommand("openssl", opensslArgs, RUNS);
+    const verify = timeFunction(() => verifyPayloadFile(theirs, trust), RUNS, 1);
+    const verifyCli = cliTimes(["verify", "--trust", crtFile, theirs]);
+    const verifyMemory = timeFunction(() => verifyPayload(signed, trust), RUNS, 1);
+
     const mibs = (ms: number) => (MIB / (ms / 1000)).toFixed(0);
     const row = (what: string, ms: number[], ref?: number[]) =>
       rows.push([
@@ -108,20 +112,38 @@ try {
         mibs(median(ms)),
         ref ? (median(ref) / median(ms)).toFixed(2) : "",
       ]);
-    row("sign: sign-file", t.signFile);
-    row("sign: lpkit, files", t.sign, t.signFile);
-    row("sign: lpkit CLI process", t.signCli, t.signFile);
-    row("sign: lpkit, in memory", t.signMemory, t.signFile);
-    row("verify: openssl cms -verify", t.openssl);
-    row("verify: lpkit, files", t.verify, t.openssl);
-    row("verify: lpkit CLI process", t.verifyCli, t.openssl);
-    row("verify: lpkit, in memory", t.verifyMemory, t.openssl);
+    row("sign: sign-file", signFile);
+    row("sign: lpkit, files", sign, signFile);
+    for (const [runner, ms] of signCli) row(`sign: lpkit CLI process (${runner})`, ms, signFile);
+    row("sign: lpkit, in memory", signMemory, signFile);
+    row("verify: openssl cms -verify", openssl);
+    row("verify: lpkit, files", verify, openssl);
+    for (const [runner, ms] of verifyCli) {
+      row(`verify: lpkit CLI process (${runner})`, ms, openssl);
+    }
+    row("verify: lpkit, in memory", verifyMemory, openssl);
   }
+
+  // The floor under the CLI rows: starting the runtime and loading the modules, no work.
+  const empty = join(dir, "empty.ts");
+  writeFileSync(empty, "");
+  const floor: string[][] = [];
+  const floorRow = (what: string, runner: string, cmd: string, args: string[]) =>
+    floor.push([what, runner, median(timeCommand(cmd, args, RUNS)).toFixed(1)]);
+  floorRow("an empty script", "deno run", process.execPath, ["run", "-A", "--quiet", empty]);
+  for (const [runner, cmd, pre] of runners) {
+    floorRow("lpkit help (no package loaded)", runner, cmd, [...pre, "help"]);
+    floorRow("lpkit sign --help (the signer loaded)", runner, cmd, [...pre, "sign", "--help"]);
+    floorRow("lpkit verify --help (the signer loaded)", runner, cmd, [...pre, "verify", "--help"]);
+  }
+  floorRow("openssl version", "C", "openssl", ["version"]);
 
   console.log(
     `${MIB} MiB payload, ${RUNS} runs each, medians; ratio = lpkit throughput / tool's\n`,
   );
   console.log(markdownTable(["key", "operation", "ms", "MiB/s", "ratio"], rows));
+  console.log(`\nStart-up floor, no work (median ms of ${RUNS} runs):\n`);
+  console.log(markdownTable(["process", "runner", "ms"], floor));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
