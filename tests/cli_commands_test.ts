@@ -262,6 +262,10 @@ Deno.test("signature enforcement: host init --enforce-signatures --trust", () =>
     const bad = lpkit(["upload", "broken", broken], { state });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^Error 74: Bad message\n.*\[-EBADMSG 74, BAD_SIG_LEN\]/);
+    // A reset host still enforces (the signer is loaded on demand for every enforcing boot).
+    assert.equal(lpkit(["host", "reset"], { state }).code, 0);
+    assert.equal(lpkit(["upload", "hello", plain], { state }).code, 1);
+    assert.equal(lpkit(["upload", "hello", signed], { state }).code, 0);
   } finally {
     t.remove();
   }

@@ -50,11 +50,12 @@ export interface ErrorDocument {
 /**
  * The report of a thrown value, or undefined for a bug. A {@linkcode CliError}
  * needs nothing more; the packages' error classes are recognised by
- * `describe_error.ts`, loaded only then (it imports every package).
+ * `describe_error.ts` and the signer's by `signatures.ts`, loaded only then.
  */
 async function describe(e: unknown): Promise<ErrorReport | undefined> {
   if (e instanceof CliError) return describeCliError(e);
-  return (await import("./describe_error.ts")).describeError(e);
+  return (await import("./describe_error.ts")).describeError(e) ??
+    (await import("./signatures.ts")).describeSignatureError(e);
 }
 
 /**
@@ -107,7 +108,7 @@ export async function main(args: string[], io: Io): Promise<number> {
   };
   try {
     const command = await entry.load();
-    return command.run(rest, watched);
+    return await command.run(rest, watched);
   } catch (e) {
     const report = await describe(e);
     if (report === undefined) throw e; // a bug: let the runtime print it

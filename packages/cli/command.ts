@@ -16,7 +16,7 @@ export interface Command {
   /** The full `--help` text, with examples. */
   readonly usage: string;
   /** Runs the command with the arguments after its name; returns the exit code. */
-  run(args: string[], io: Io): number;
+  run(args: string[], io: Io): number | Promise<number>;
 }
 
 /** The option table of `node:util`'s `parseArgs`. */

@@ -2,13 +2,14 @@
  * The mapping from the packages' error classes (and {@linkcode CliError}) to
  * the one line and the `lpkit.error/1` report. Separate from `errors.ts`
  * because it imports the packages, which a command that does not use them
- * must not pay for loading.
+ * must not pay for loading. The signer's errors are mapped by
+ * `signatures.ts` (`describeSignatureError`), so that a host command does not
+ * load the signer and node-forge.
  *
  * @module
  */
 import { ElfError } from "@lpkit/elf";
 import { BudgetExceeded, HypervisorCrash, LivepatchError } from "@lpkit/livepatch-core";
-import { SignatureError } from "@lpkit/signer";
 import {
   CliError,
   describeCliError,
@@ -46,9 +47,6 @@ export function describeError(e: unknown): ErrorReport | undefined {
   }
   if (e instanceof ElfError) {
     return errorReport(e.code, `invalid ELF file: ${e.message} [${e.code}]`, 1);
-  }
-  if (e instanceof SignatureError) {
-    return errorReport(e.code, `${e.message} [${e.code}]`, 1);
   }
   if (e instanceof HypervisorCrash) {
     return errorReport(

@@ -31,7 +31,7 @@ import { exampleFile } from "./example_files.ts";
 import { withLock } from "./lock.ts";
 import type { FullIo } from "./platform.ts";
 import type { Progress } from "./progress.ts";
-import { signatureCheck } from "./signatures.ts";
+import type * as Signatures from "./signatures.ts";
 import {
   type HistoryEntry,
   type HostConfig,
@@ -92,8 +92,31 @@ export function parsedImage(bytes: Uint8Array, sha256: string): HypervisorImage 
   return image;
 }
 
+// Signature checking loads the signer and node-forge (~35 ms at start-up), which only hosts that
+// enforce signatures need: it is imported on first use, see withSignatureSupport().
+let signatures: typeof Signatures | undefined;
+
+/** Thrown by hostOptions() for an enforcing host before the signer is loaded. */
+class SignatureSupportNeeded extends Error {}
+
+/**
+ * Runs `fn`, which boots a host, with signature checking available: when
+ * `fn` needs it and it is not loaded yet, loads it and runs `fn` again (so
+ * `fn` must not change anything before it boots the host).
+ */
+export async function withSignatureSupport<T>(fn: () => T): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof SignatureSupportNeeded)) throw e;
+  }
+  signatures = await import("./signatures.ts");
+  return fn();
+}
+
 /** The options to boot a host with this configuration. */
 export function hostOptions(io: FullIo, dir: string, config: HostConfig): HostOptions {
+  if (config.signatures.enforce && signatures === undefined) throw new SignatureSupportNeeded();
   const s = config.safety;
   return {
     cpus: config.cpus,
@@ -107,7 +130,7 @@ export function hostOptions(io: FullIo, dir: string, config: HostConfig): HostOp
       reachCheck: s.reachCheck,
     },
     signatureCheck: config.signatures.enforce
-      ? signatureCheck(io, statePaths(dir).trust, config.signatures.trustSha256)
+      ? signatures!.signatureCheck(io, statePaths(dir).trust, config.signatures.trustSha256)
       : undefined,
   };
 }
@@ -318,6 +341,15 @@ export interface OpenOptions {
  * `fn` throws after recording.
  */
 export function withHost<T>(
+  io: FullIo,
+  dir: string,
+  options: OpenOptions,
+  fn: (session: HostSession) => T,
+): Promise<T> {
+  return withSignatureSupport(() => openHost(io, dir, options, fn));
+}
+
+function openHost<T>(
   io: FullIo,
   dir: string,
   options: OpenOptions,

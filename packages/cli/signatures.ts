@@ -15,7 +15,7 @@ import {
   SignatureError,
   type TrustStore,
 } from "@lpkit/signer";
-import { CliError } from "./errors.ts";
+import { CliError, type ErrorReport, errorReport } from "./errors.ts";
 import type { FullIo } from "./platform.ts";
 import { sha256Hex } from "./state.ts";
 
@@ -36,6 +36,25 @@ export function loadTrust(paths: readonly string[]): TrustStore {
     throw new CliError("BAD_CERTIFICATE", `no certificate found in ${paths.join(", ")}`);
   }
   return store;
+}
+
+/**
+ * The report of a {@linkcode SignatureError} (a bad key, certificate or
+ * signature given to sign, verify or extract); undefined for anything else.
+ *
+ * @example
+ * ```ts
+ * import { describeSignatureError } from "@lpkit/cli";
+ * import { SignatureError } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ * const r = describeSignatureError(new SignatureError("UNSIGNED", "no signature"));
+ * assert.equal(r?.code, "UNSIGNED");
+ * assert.equal(r?.exitCode, 1);
+ * ```
+ */
+export function describeSignatureError(e: unknown): ErrorReport | undefined {
+  if (!(e instanceof SignatureError)) return undefined;
+  return errorReport(e.code, `${e.message} [${e.code}]`, 1);
 }
 
 /** A SignatureError as the LivepatchError the upload fails with. */

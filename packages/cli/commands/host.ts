@@ -17,8 +17,7 @@ import { exampleFile } from "../example_files.ts";
 import { table, toJson } from "../format.ts";
 import { withLock } from "../lock.ts";
 import type { FullIo } from "../platform.ts";
-import { bootHost, hostOptions, parsedImage, withHost } from "../session.ts";
-import { loadTrust, trustBundle } from "../signatures.ts";
+import { bootHost, hostOptions, parsedImage, withHost, withSignatureSupport } from "../session.ts";
 import {
   type HostConfig,
   type ImageRef,
@@ -192,7 +191,7 @@ Examples:
   lpkit host init --example --enforce-signatures --trust packages/signer/testdata/rsa2048.crt
 `;
 
-function init(args: string[], ioIn: Parameters<Command["run"]>[1]): number {
+async function init(args: string[], ioIn: Parameters<Command["run"]>[1]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, INIT_USAGE, {
     ...HOST_OPTIONS,
     example: { type: "boolean" },
@@ -268,9 +267,12 @@ function init(args: string[], ioIn: Parameters<Command["run"]>[1]): number {
   };
   // Boot it now: a bad image or option is reported before anything is written.
   const host = new Host(parsedImage(bytes, image.sha256), hostOptions(io, ctx.dir, config));
-  const pem = values["enforce-signatures"] === true
-    ? new TextEncoder().encode(trustBundle(loadTrust(trust)))
-    : undefined;
+  let pem: Uint8Array | undefined;
+  if (values["enforce-signatures"] === true) {
+    // The signer (and node-forge) is loaded only for a host that enforces signatures.
+    const { loadTrust, trustBundle } = await import("../signatures.ts");
+    pem = new TextEncoder().encode(trustBundle(loadTrust(trust)));
+  }
 
   const dir = ctx.dir;
   const paths = statePaths(dir);
@@ -346,7 +348,7 @@ Example:
   lpkit host status
 `;
 
-function status(args: string[], io: Parameters<Command["run"]>[1]): number {
+function status(args: string[], io: Parameters<Command["run"]>[1]): Promise<number> | number {
   const { values, positionals } = parseCommandArgs(args, STATUS_USAGE, {
     ...HOST_OPTIONS,
     console: { type: "boolean" },
@@ -373,7 +375,7 @@ Example:
   lpkit host reset
 `;
 
-function reset(args: string[], io: Parameters<Command["run"]>[1]): number {
+function reset(args: string[], io: Parameters<Command["run"]>[1]): Promise<number> | number {
   const { values, positionals } = parseCommandArgs(args, RESET_USAGE, HOST_OPTIONS);
   if (helpRequested(io, values, RESET_USAGE)) return 0;
   if (positionals.length !== 0) {
@@ -382,22 +384,25 @@ function reset(args: string[], io: Parameters<Command["run"]>[1]): number {
   const ctx = hostContext(io, values.state);
   const full: FullIo = ctx.io;
   readState(full, ctx.dir); // a missing or damaged folder is an error before locking
-  return withLock(full, ctx.dir, () => {
-    const state = readState(full, ctx.dir);
-    const fresh: StateFile = { ...state, history: [] };
-    writeState(full, ctx.dir, fresh);
-    full.remove(statePaths(ctx.dir).payloads);
-    const host = bootHost(full, ctx.dir, state.host);
-    const report = hostReport(ctx.dir, fresh, host, 10);
-    io.stdout(
-      values.json
-        ? toJson(report)
-        : `Host rebooted: ${state.history.length} recorded operation${
-          state.history.length === 1 ? "" : "s"
-        } dropped\n${renderHost(report)}`,
-    );
-    return 0;
-  });
+  return withSignatureSupport(() =>
+    withLock(full, ctx.dir, () => {
+      const state = readState(full, ctx.dir);
+      // Boot first: a host that cannot boot is reported before anything is written.
+      const host = bootHost(full, ctx.dir, state.host);
+      const fresh: StateFile = { ...state, history: [] };
+      writeState(full, ctx.dir, fresh);
+      full.remove(statePaths(ctx.dir).payloads);
+      const report = hostReport(ctx.dir, fresh, host, 10);
+      io.stdout(
+        values.json
+          ? toJson(report)
+          : `Host rebooted: ${state.history.length} recorded operation${
+            state.history.length === 1 ? "" : "s"
+          } dropped\n${renderHost(report)}`,
+      );
+      return 0;
+    })
+  );
 }
 
 const RUN_USAGE = `Usage: lpkit host run [--for D] [--state DIR] [--json]
@@ -417,7 +422,7 @@ Examples:
   lpkit host run --for 100ms
 `;
 
-function run(args: string[], io: Parameters<Command["run"]>[1]): number {
+function run(args: string[], io: Parameters<Command["run"]>[1]): Promise<number> | number {
   const { values, positionals } = parseCommandArgs(args, RUN_USAGE, {
     ...HOST_OPTIONS,
     for: { type: "string" },
