@@ -24,7 +24,8 @@ step deno check
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== deno test"
-deno test --allow-read --allow-write --allow-env --allow-run --allow-sys --parallel 2>&1 | tee "$out"
+# --doc: every @example in JSDoc and every ts block of the READMEs runs too.
+deno test --allow-read --allow-write --allow-env --allow-run --allow-sys --doc --parallel 2>&1 | tee "$out"
 test_rc=${PIPESTATUS[0]}
 
 # deno test closes with "ok | 12 passed (30 steps) | 0 failed (1s)" or "FAILED | ...",
