@@ -249,3 +249,36 @@ Deno.test("state: replay is deterministic; reset drops the history", async (t) =
     t1.remove();
   }
 });
+
+Deno.test("state: a changing command on a missing or foreign folder creates nothing", () => {
+  const t = tempDir();
+  try {
+    const missing = join(t.dir, "nowhere");
+    const foreign = join(t.dir, "mine");
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, "notes.txt"), "mine");
+    const commands = [
+      ["upload", "hello", example("hello.livepatch")],
+      ["load", example("hello.livepatch")],
+      ["apply", "hello"],
+      ["host", "run"],
+      ["host", "reset"],
+    ];
+    for (const args of commands) {
+      for (const [state, what] of [[missing, "does not exist"], [foreign, "holds no host"]]) {
+        const r = lpkit(args, { state });
+        assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+        assert.equal(
+          r.stderr,
+          `lpkit ${args[0] === "host" ? `host ${args[1]}` : args[0]}: ` +
+            `the state folder ${state} ${what} (hint: start one with \`lpkit host init --example\` ` +
+            "or `--xen-syms FILE` (or pass --state DIR))\n",
+        );
+      }
+      assert.equal(existsSync(missing), false);
+      assert.deepEqual(readdirSync(foreign), ["notes.txt"], "no lock file left behind");
+    }
+  } finally {
+    t.remove();
+  }
+});

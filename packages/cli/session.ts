@@ -377,6 +377,8 @@ function openHost<T>(
       return fn(makeSession(io, dir, opened.state, opened.host, false));
     }
   }
+  // A missing, foreign or damaged folder is an error before locking (no lock file left in it).
+  readState(io, dir);
   return withLock(io, dir, () => {
     const { state, host } = open();
     const session = makeSession(io, dir, state, host, true);
