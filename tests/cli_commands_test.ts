@@ -118,6 +118,19 @@ Deno.test("host init, status and the call, cpus and disasm commands", async (t) 
       const bad = lpkit(["call", "--image", example("hello.livepatch"), "f"]);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /not a hypervisor image/);
+      // --string on a function that returns a number: an error, not a crash.
+      const number = lpkit([
+        "call",
+        "--image",
+        example("minivisor"),
+        "xen_major_version",
+        "--string",
+      ]);
+      assert.equal(number.code, 1);
+      assert.equal(
+        number.stderr,
+        "lpkit call: no string at 0x4: Page fault: read of unmapped at 0x4 [-EFAULT 14, NOT_A_STRING]\n",
+      );
     });
     await t.step("cpus", () => {
       const r = h.run(["cpus"]);

@@ -376,6 +376,35 @@ export class Host {
       this.#payloads.flatMap((p) => p.payload.symbols).find((s) => s.name === name)?.address;
   }
 
+  /**
+   * The NUL-terminated string at `address` in the hypervisor's memory (at
+   * most `max` bytes), as a debugger reads it: a fault is an `EFAULT`
+   * LivepatchError, not a crash of the host.
+   *
+   * @example
+   * ```ts
+   * import { Host, LivepatchError } from "@lpkit/livepatch-core";
+   * import { readFileSync } from "node:fs";
+   * import assert from "node:assert/strict";
+   * const host = new Host(readFileSync("examples/bin/minivisor"), { cpus: 1 });
+   * const version = host.call("xen_extra_version");
+   * assert.equal(host.readString(version), "-minivisor");
+   * assert.throws(() => host.readString(4n), LivepatchError);
+   * ```
+   */
+  readString(address: bigint, max = 4096): string {
+    try {
+      return this.machine.memory.readCString(address, max);
+    } catch (e) {
+      if (!(e instanceof CpuFault)) throw e;
+      throw new LivepatchError(
+        "EFAULT",
+        "NOT_A_STRING",
+        `no string at ${this.symbolize(address)}: ${e.message}`,
+      );
+    }
+  }
+
   #lookup(name: string): bigint | undefined {
     if (name === "") return undefined;
     const s = this.image.symbols.byName(name);
@@ -423,12 +452,7 @@ export class Host {
       });
     }
     const cpu = options.cpu ?? this.idleCpu();
-    try {
-      return this.cpus.call(cpu, address, args, options.budget);
-    } catch (e) {
-      if (e instanceof HypervisorCrash || e instanceof BudgetExceeded) throw e;
-      throw e;
-    }
+    return this.cpus.call(cpu, address, args, options.budget);
   }
 
   /** Calls a function returning `const char *` and reads the string. */
@@ -437,8 +461,7 @@ export class Host {
     args: readonly bigint[] = [],
     options: { cpu?: number } = {},
   ): string {
-    const p = this.call(target, args, options);
-    return this.machine.memory.readCString(p);
+    return this.readString(this.call(target, args, options));
   }
 
   /** The CPU {@linkcode call} uses by default: the first idle one, else the sysctl CPU. */

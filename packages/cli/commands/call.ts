@@ -122,7 +122,7 @@ export const callCommand: Command = {
         cpu,
         rax,
         signed: BigInt.asIntN(64, rax).toString(),
-        string: values.string ? host.machine.memory.readCString(rax) : null,
+        string: values.string ? host.readString(rax) : null,
         instructions: host.cpus.retired - i0,
         ns: host.cpus.nowNs - t0,
         kept: values.keep === true,
