@@ -8,7 +8,7 @@
 // commands change it (uploads, applies, resets, re-inits).
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { main, processIo } from "@lpkit/cli";
 import { random } from "../packages/cli/_testing.ts";
 import { example, tempDir } from "./cli_run.ts";
@@ -185,10 +185,29 @@ Deno.test("cli: random command lines end with 0, 1 or 2, one-line errors, valid 
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
     const state = states[0];
+    // Relative paths (any word may become one) resolve inside the temporary folder, never in
+    // the process's working directory.
+    const base = processIo();
+    const inDir = (path: string) => isAbsolute(path) ? path : join(t.dir, path);
+    const confined = {
+      ...base,
+      readFile: (p: string) => base.readFile(inDir(p)),
+      writeFile: (p: string, data: Uint8Array) => base.writeFile(inDir(p), data),
+      openRead: (p: string) => base.openRead(inDir(p)),
+      openWrite: (p: string) => base.openWrite(inDir(p)),
+      readDir: (p: string) => base.readDir(inDir(p)),
+      isDirectory: (p: string) => base.isDirectory(inDir(p)),
+      stat: (p: string) => base.stat(inDir(p)),
+      mkdir: (p: string) => base.mkdir(inDir(p)),
+      remove: (p: string) => base.remove(inDir(p)),
+      createExclusive: (p: string, data: Uint8Array) => base.createExclusive(inDir(p), data),
+      renameNoReplace: (from: string, to: string) => base.renameNoReplace(inDir(from), inDir(to)),
+      resolve: (p: string) => base.resolve(inDir(p)),
+    };
     const run = async (args: string[]) => {
       const out = { stdout: "", stderr: "" };
       const io = {
-        ...processIo(),
+        ...confined,
         stdout: (s: string) => void (out.stdout += s),
         stderr: (s: string) => void (out.stderr += s),
         env: (name: string) => (name === "LPKIT_STATE" ? state : undefined),
