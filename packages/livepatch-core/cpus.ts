@@ -358,6 +358,14 @@ export class HostCpus {
   call(k: number, address: bigint, args: readonly bigint[] = [], budget = 50_000_000): bigint {
     this.#alive();
     const c = this.cpu(k);
+    let entry: number;
+    try {
+      entry = toLinear(address);
+    } catch (e) {
+      // A non-canonical target: the CPU's #GP on the call itself.
+      if (!(e instanceof CpuFault)) throw e;
+      throw new HypervisorCrash(k, e, [], "in a host call");
+    }
     const saved = snapshot(c);
     const stop = c.stop;
     let sp = c.rspLinear() - 128;
@@ -369,7 +377,7 @@ export class HostCpus {
     };
     w(this.#callReturn); // popped by the trap; never used
     w(this.#callReturn);
-    c.calls.onCall(toLinear(this.#callReturn), toLinear(address), toLinear(this.#callReturn), sp);
+    c.calls.onCall(toLinear(this.#callReturn), entry, toLinear(this.#callReturn), sp);
     c.setRspLinear(sp);
     const regs = ["rdi", "rsi", "rdx", "rcx", "r8", "r9"] as const;
     args.slice(0, 6).forEach((v, i) => c.setReg(regs[i], v));

@@ -959,7 +959,10 @@ export class Host {
           if ((flags & LIVEPATCH_ACTION_APPLY_NODEPS) === 0) {
             this.#checkDepends(p, this.#applied.length === 0);
           }
-          checkExpectations(p.payload.funcs, this.#memory());
+          checkExpectations(
+            p.payload.funcs,
+            this.#memory(this.#options.sysctlCpu ?? 0, "checking expectations"),
+          );
         } catch (e) {
           return sysErr(e);
         }
@@ -991,11 +994,26 @@ export class Host {
     }
   }
 
-  #memory() {
+  /**
+   * The hypervisor's memory as the live-patch code touches it on `cpu`.
+   * Xen never checks that old_addr is mapped text (reference §1.4), so a bad
+   * one faults in the hypervisor: a crash, as on real Xen.
+   */
+  #memory(cpu: number, what: string) {
     const mem = this.machine.memory;
+    const guarded = <T>(access: () => T): T => {
+      try {
+        return access();
+      } catch (e) {
+        if (!(e instanceof CpuFault)) throw e;
+        const crash = new HypervisorCrash(cpu, e, [], what);
+        this.cpus.crash = crash;
+        throw crash;
+      }
+    };
     return {
-      read: (a: bigint, n: number) => mem.read(a, n),
-      write: (a: bigint, b: Uint8Array) => mem.write(a, b),
+      read: (a: bigint, n: number) => guarded(() => mem.read(a, n)),
+      write: (a: bigint, b: Uint8Array) => guarded(() => mem.write(a, b)),
     };
   }
 
@@ -1114,7 +1132,7 @@ export class Host {
         }
         if (rc === 0) {
           try {
-            checkExpectations(p.payload.funcs, this.#memory());
+            checkExpectations(p.payload.funcs, this.#memory(master, "checking expectations"));
           } catch (e) {
             if (!(e instanceof LivepatchError)) throw e;
             this.log(`livepatch: ${p.name}: ${e.detail}`);
@@ -1195,7 +1213,7 @@ export class Host {
       if (hook !== 0n) this.#runHook(p, hook, master, false);
     }
     try {
-      applyFuncs(p.payload.funcs, p.fstate, this.#memory(), {
+      applyFuncs(p.payload.funcs, p.fstate, this.#memory(master, "patching in the rendezvous"), {
         endbrAware: this.profile.endbrAware,
         nops: this.#nops,
         refuseOutOfReach: this.safety.reachCheck,
@@ -1220,7 +1238,7 @@ export class Host {
 
   #revertPayload(p: HostPayload, master: number): number {
     this.log(`livepatch: ${p.name}: Reverting`);
-    revertFuncs(p.payload.funcs, p.fstate, this.#memory());
+    revertFuncs(p.payload.funcs, p.fstate, this.#memory(master, "unpatching in the rendezvous"));
     for (const hook of p.payload.hooks.unload ?? []) {
       if (hook !== 0n) this.#runHook(p, hook, master, false);
     }

@@ -4,9 +4,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { craftPayload } from "../../tests/crafted.ts";
+import { parseElf } from "@lpkit/elf";
 import {
   Host,
   type HostOptions,
+  HypervisorCrash,
   LIVEPATCH_OP,
   LIVEPATCH_STATE,
   LivepatchClient,
@@ -195,6 +197,42 @@ Deno.test("host: a NOP patch silences bump_event_counter", () => {
   lp.revert("nop");
   host.call("bump_event_counter");
   assert.equal(read(), one + 1n);
+});
+
+Deno.test("host: an unmapped old_addr or hook crashes the hypervisor, as on Xen", async (t) => {
+  const crashes = (fn: () => unknown, pattern: RegExp) =>
+    assert.throws(fn, (e: unknown) => {
+      assert.ok(e instanceof HypervisorCrash, String(e));
+      assert.match(e.message, pattern);
+      return true;
+    });
+  await t.step("a NOP entry at an unmapped address faults when patched", () => {
+    const { host, lp } = boot();
+    const payload = craftPayload({
+      xenDepends: MINIVISOR_ID,
+      depends: MINIVISOR_ID,
+      funcs: [{
+        old: 0xffff800000000000n,
+        name: "nowhere",
+        replacement: null,
+        oldSize: 8,
+        newSize: 5,
+      }],
+    });
+    lp.upload("bad", payload); // Xen does not check that old_addr is text (reference §1.4)
+    crashes(() => lp.apply("bad"), /patching in the rendezvous: Page fault: read of unmapped/);
+    crashes(() => lp.list(), /patching in the rendezvous/); // the host is dead
+    assert.ok(host.cpus.crash instanceof HypervisorCrash);
+  });
+  await t.step("a hook at a non-canonical address is a #GP on the call", () => {
+    const { lp } = boot();
+    // hooks.livepatch's first load hook is `.text + 0x10`: move it below the canonical hole.
+    const bytes = new Uint8Array(example("hooks.livepatch"));
+    const rela = parseElf(bytes).sectionByName(".rela.livepatch.hooks.load")!;
+    new DataView(bytes.buffer).setBigInt64(rela.offset + 16, -0x7d3000000000n, true);
+    lp.upload("hooks", bytes);
+    crashes(() => lp.apply("hooks"), /: Non-canonical address 0xffff05a0[0-9a-f]+ \[GP\]/);
+  });
 });
 
 Deno.test("host: hooks run in the emulator, in Xen's order", () => {

@@ -38,6 +38,11 @@ export interface PayloadImage {
 
 const pageAlign = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
+/** Where a region starts in the payload area: text, then rw and ro each at a page boundary. */
+function regionOffset(kind: RegionKind, textSpan: number, rwSpan: number): number {
+  return kind === "text" ? 0 : kind === "rw" ? textSpan : textSpan + rwSpan;
+}
+
 /** Xen's ROUNDUP, including its quirk: alignment 0 rounds everything to 0. */
 function roundUp(x: number, align: bigint): number {
   if (align === 0n) return 0;
@@ -89,16 +94,30 @@ export function placePayload(
   const textSpan = pageAlign(sizes.text);
   const rwSpan = pageAlign(sizes.rw);
   const total = pageAlign(textSpan + rwSpan + sizes.ro);
+  // With the alignment-0 quirk a later section can shrink a region below an earlier one: Xen
+  // 4.17 then copies past its allocation (a heap overflow). Refused, before anything is copied.
+  for (const { index, kind, offset } of placed) {
+    const s = elf.sections[index];
+    const end = regionOffset(kind, textSpan, rwSpan) + offset + Number(s.size);
+    if (end > total) {
+      throw new LivepatchError(
+        "EINVAL",
+        "M3",
+        `${s.name} ends at byte ${end} of a ${total}-byte payload area: a later section with ` +
+          `sh_addralign 0 shrank the ${kind} region (Xen 4.17 would write past its allocation)`,
+        { section: s.name, offset: s.headerOffset },
+      );
+    }
+  }
   const base = total === 0 ? undefined : allocate(total);
   if (total !== 0 && base === undefined) {
     throw new LivepatchError("ENOMEM", "M2", `Could not allocate ${total} bytes for the payload`);
   }
   const start = base ?? 0n;
   const bytes = new Uint8Array(total);
-  const regionOffset: Record<RegionKind, number> = { text: 0, rw: textSpan, ro: textSpan + rwSpan };
   for (const { index, kind, offset } of placed) {
     const s = elf.sections[index];
-    const at = regionOffset[kind] + offset;
+    const at = regionOffset(kind, textSpan, rwSpan) + offset;
     s.loadAddress = start + BigInt(at);
     // NOBITS is zeroed explicitly: with the alignment-0 quirk it may overlap others.
     if (s.type === SHT.NOBITS) bytes.fill(0, at, at + Number(s.size));
@@ -106,7 +125,7 @@ export function placePayload(
   }
   const region = (kind: RegionKind): PayloadRegion => ({
     kind,
-    address: start + BigInt(regionOffset[kind]),
+    address: start + BigInt(regionOffset(kind, textSpan, rwSpan)),
     size: sizes[kind],
   });
   return { base: start, bytes, text: region("text"), rw: region("rw"), ro: region("ro") };

@@ -302,6 +302,34 @@ Deno.test("uploadPayload() fails each section check with Xen's errno", async (t)
       /Not supporting \.text\.wx section/,
     ));
   await t.step(
+    "M3 a section with sh_addralign 0 shrinks its region below an earlier one",
+    () =>
+      expectFailure(
+        good({
+          extraSections: [
+            {
+              name: ".text.big",
+              type: SHT.PROGBITS,
+              flags: SHF.ALLOC | SHF.EXECINSTR,
+              data: new Uint8Array(20000),
+              addralign: 8n,
+            },
+            {
+              name: ".text.zero",
+              type: SHT.PROGBITS,
+              flags: SHF.ALLOC | SHF.EXECINSTR,
+              data: new Uint8Array(4),
+              addralign: 0n,
+            },
+          ],
+        }),
+        "EINVAL",
+        "M3",
+        host(),
+        /\.text\.big ends at byte 20016 of a \d+-byte payload area: a later section with sh_addralign 0/,
+      ),
+  );
+  await t.step(
     "M2 out of memory",
     () => expectFailure(p, "ENOMEM", "M2", host({ allocate: () => undefined })),
   );
