@@ -55,3 +55,18 @@ export function ignoreWithout(...commands: string[]): boolean {
 export function runTool(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
 }
+
+/**
+ * A deterministic pseudo-random generator in [0, 1) (mulberry32), for the
+ * property and fuzz tests: a failing case reproduces from its seed.
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

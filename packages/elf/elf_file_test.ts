@@ -17,6 +17,7 @@ import {
   STT,
   STV,
 } from "./mod.ts";
+import { prng } from "../../tests/fixtures.ts";
 
 const VARIANTS = [
   { class: 64, endian: "little" },
@@ -24,18 +25,6 @@ const VARIANTS = [
   { class: 32, endian: "little" },
   { class: 32, endian: "big" },
 ] as const;
-
-/** A deterministic PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sampleSpec(variant: { class: 32 | 64; endian: "little" | "big" }): ElfSpec {
   const id = Uint8Array.from({ length: 20 }, (_, i) => i * 7);

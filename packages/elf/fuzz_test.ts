@@ -3,7 +3,7 @@
 // `fuzz:long` task: 1,000,000), LPKIT_FUZZ_SEED the seed.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { repoPath, xenSymsPath } from "../../tests/fixtures.ts";
+import { prng, repoPath, xenSymsPath } from "../../tests/fixtures.ts";
 import {
   buildElf,
   ElfError,
@@ -19,17 +19,6 @@ import {
 
 const CASES = Number(Deno.env.get("LPKIT_FUZZ_CASES") ?? 100_000);
 const SEED = Number(Deno.env.get("LPKIT_FUZZ_SEED") ?? 0x5eed);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function crafted(): Uint8Array[] {
   return (["little", "big"] as const).flatMap((endian) =>

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseElf } from "@lpkit/elf";
-import { repoPath } from "../../tests/fixtures.ts";
+import { prng, repoPath } from "../../tests/fixtures.ts";
 import {
   BudgetExceeded,
   ERRNO,
@@ -24,17 +24,6 @@ import {
 const CASES = Number(Deno.env.get("LPKIT_FUZZ_CASES") ?? 50_000);
 const SEED = Number(Deno.env.get("LPKIT_FUZZ_SEED") ?? 0x5eed);
 const ERRNOS = new Set<number>(Object.values(ERRNO).map((n) => -n));
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A seed payload and the byte ranges worth aiming at. */
 interface Seed {

@@ -7,6 +7,9 @@ import { fileURLToPath } from "node:url";
 import { type Certificate, parseCertificate } from "./certificate.ts";
 import { parsePrivateKey, type SigningCredentials, signingCredentials } from "./keys.ts";
 import { SignatureError, type SignatureErrorCode } from "./errors.ts";
+import { prng } from "../../tests/fixtures.ts";
+
+export { prng };
 
 /** Path of a file in packages/signer/testdata. */
 export function testdata(name: string): string {
@@ -21,18 +24,6 @@ export function cert(name: string): Certificate {
 /** Key and certificate of a test signer. */
 export function creds(name: string): SigningCredentials {
   return signingCredentials(parsePrivateKey(readFileSync(testdata(`${name}.key`))), cert(name));
-}
-
-/** A deterministic pseudo-random generator in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A deterministic payload that starts like an ELF file. */
