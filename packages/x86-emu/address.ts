@@ -64,6 +64,14 @@ export function fromLinear(linear: number): bigint {
 /**
  * Canonical number from a 64-bit value given as two 32-bit halves (lo may carry above 2^32).
  * Returns NaN when not canonical, so hot paths can test cheaply.
+ *
+ * @example
+ * ```ts
+ * import { fromLinear, linearFromHalves } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * assert.equal(fromLinear(linearFromHalves(0x40200000, 0xffff82d0)), 0xffff82d040200000n);
+ * assert.ok(Number.isNaN(linearFromHalves(0, 0x00008000))); // in the non-canonical hole
+ * ```
  */
 export function linearFromHalves(lo: number, hi: number): number {
   const l = lo >>> 0;
@@ -73,17 +81,17 @@ export function linearFromHalves(lo: number, hi: number): number {
   return NaN;
 }
 
-/** Low 32 bits of a canonical number. */
-export function linLo(a: number): number {
-  return a >>> 0;
-}
-
-/** High 32 bits of a canonical number (two's complement). */
-export function linHi(a: number): number {
-  return Math.floor(a / TWO32) >>> 0;
-}
-
-/** Format a canonical number as 0x-hex of its unsigned 64-bit value. */
+/**
+ * Format a canonical number as 0x-hex of its unsigned 64-bit value.
+ *
+ * @example
+ * ```ts
+ * import { hex, toLinear } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * assert.equal(hex(toLinear(0xffff82d040200000n)), "0xffff82d040200000");
+ * assert.equal(hex(-1n), "0xffffffffffffffff");
+ * ```
+ */
 export function hex(a: number | bigint): string {
   const b = typeof a === "bigint" ? BigInt.asUintN(64, a) : fromLinear(a);
   return "0x" + b.toString(16);

@@ -394,6 +394,18 @@ const WINDOW = 256;
  * @param a Canonical address.
  * @param options iced `DecoderOptions` (e.g. `DecoderOptions.AMD`).
  * @returns The record for `a`.
+ *
+ * @example
+ * ```ts
+ * import { decodeAt, Memory, PERM_RX, toLinear } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const m = new Memory();
+ * m.map(0x1000n, 4096, PERM_RX);
+ * m.write(0x1000n, new Uint8Array([0x31, 0xc0, 0xc3])); // xor eax, eax; ret
+ * const first = decodeAt(m, toLinear(0x1000n), 0);
+ * assert.equal(first.len, 2);
+ * assert.equal(decodeAt(m, toLinear(0x1002n), 0).len, 1); // decoded with the block, cached
+ * ```
  */
 export function decodeAt(mem: Memory, a: number, options: number): Insn {
   const p = mem.page(a);
@@ -484,12 +496,32 @@ export function decodeBytes(bytes: Uint8Array, address: bigint, options = 0): In
   }
 }
 
-/** Names for diagnostics. */
+/**
+ * The iced-x86 `Mnemonic` name of a mnemonic number, for diagnostics.
+ *
+ * @example
+ * ```ts
+ * import { decodeBytes, mnemonicName } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const ret = decodeBytes(new Uint8Array([0xc3]), 0x1000n);
+ * assert.equal(mnemonicName(ret.mnemonic), "Ret");
+ * ```
+ */
 export function mnemonicName(m: number): string {
   return Mnemonic[m] ?? `mnemonic#${m}`;
 }
 
-/** iced `Code` name. */
+/**
+ * The iced-x86 `Code` name of an instruction form, for diagnostics and coverage reports.
+ *
+ * @example
+ * ```ts
+ * import { codeName, decodeBytes } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const endbr = decodeBytes(new Uint8Array([0xf3, 0x0f, 0x1e, 0xfa]), 0x1000n);
+ * assert.equal(codeName(endbr.code), "Endbr64");
+ * ```
+ */
 export function codeName(c: number): string {
   return Code[c] ?? `code#${c}`;
 }

@@ -74,7 +74,23 @@ export interface JitOptions {
   keepSource?: boolean;
 }
 
-/** A compiled block. */
+/**
+ * A compiled block: a trace of hot guest code turned into one JavaScript function.
+ *
+ * @example
+ * ```ts
+ * import { Machine, PERM_RX } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const m = new Machine({ cpus: 1, jit: { threshold: 1, keepSource: true } });
+ * // f(n): loop n times (dec edi; jnz), return 7
+ * const code = [0xb8, 7, 0, 0, 0, 0xff, 0xcf, 0x75, 0xfc, 0xc3];
+ * m.map({ address: 0x1000n, data: new Uint8Array(code), size: code.length, perms: PERM_RX });
+ * assert.equal(m.call(0, 0x1000n, [1000n]), 7n);
+ * const jit = m.cpus[0].jit!;
+ * assert.ok(jit.compiled > 0);
+ * assert.ok(jit.cache.some((b) => b.source.length > 0), "a block with its generated source");
+ * ```
+ */
 export class Block implements CodeBlock {
   /** Cleared when a write overlaps the block. */
   valid = true;
@@ -157,7 +173,22 @@ const CACHE_SIZE = 4096;
 /** Successors a block calls before returning to the CPU loop (bounds the JS stack). */
 const CHAIN_DEPTH = 24;
 
-/** Per-CPU state of the compiler. */
+/**
+ * Per-CPU state of the block compiler: counts executions, compiles records that turn hot,
+ * and caches the blocks by address.
+ *
+ * @example
+ * ```ts
+ * import { Machine, PERM_RX } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const m = new Machine({ cpus: 1, jit: { threshold: 4 } });
+ * const code = [0xff, 0xcf, 0x75, 0xfc, 0x89, 0xf8, 0xc3]; // dec edi; jnz .; mov eax, edi; ret
+ * m.map({ address: 0x1000n, data: new Uint8Array(code), size: code.length, perms: PERM_RX });
+ * assert.equal(m.call(0, 0x1000n, [100n]), 0n);
+ * assert.equal(m.cpus[0].jit!.threshold, 4);
+ * assert.ok(m.cpus[0].jit!.compiled >= 1, "the loop was compiled");
+ * ```
+ */
 export class Jit {
   /** Interpreter executions before compiling. */
   readonly threshold: number;

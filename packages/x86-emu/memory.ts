@@ -608,7 +608,22 @@ export interface FastAccess {
   s: { hi: number };
 }
 
-/** Build the fast accessors of a memory (one set per memory; see {@linkcode FastAccess}). */
+/**
+ * Build the fast accessors of a memory (one set per memory; see {@linkcode FastAccess}): what
+ * compiled blocks read and write through, hitting the TLBs inline.
+ *
+ * @example
+ * ```ts
+ * import { fastAccess, Memory, PERM_RW, toLinear } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const m = new Memory();
+ * m.map(0x2000n, 4096, PERM_RW);
+ * const fa = fastAccess(m);
+ * fa.wr32(toLinear(0x2000n), 0xdeadbeef);
+ * assert.equal(fa.rd32(toLinear(0x2000n)), 0xdeadbeef);
+ * assert.equal(m.readU64(0x2000n), 0xdeadbeefn);
+ * ```
+ */
 export function fastAccess(mem: Memory): FastAccess {
   const rt = mem.rtlb, wt = mem.wtlb;
   const s = { hi: 0 };
