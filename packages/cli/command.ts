@@ -234,7 +234,20 @@ export const HOST_OPTIONS_USAGE =
   `  --state DIR       The host's state folder (default: $LPKIT_STATE, else ./.lpkit)
   --json            Print one JSON document on stdout (schemas: packages/cli/README.md)`;
 
-/** Prints a command's usage when `--help` was given; returns whether it did. */
+/**
+ * Prints a command's usage when `--help` was given; returns whether it did.
+ *
+ * @example
+ * ```ts
+ * import { helpRequested, processIo } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * let out = "";
+ * const io = { ...processIo(), stdout: (text: string) => void (out += text) };
+ * assert.equal(helpRequested(io, {}, "Usage: lpkit x\n"), false);
+ * assert.equal(helpRequested(io, { help: true }, "Usage: lpkit x\n"), true);
+ * assert.equal(out, "Usage: lpkit x\n");
+ * ```
+ */
 export function helpRequested(io: Io, values: { help?: boolean }, usage: string): boolean {
   if (values.help !== true) return false;
   io.stdout(usage);
@@ -244,6 +257,23 @@ export function helpRequested(io: Io, values: { help?: boolean }, usage: string)
 /**
  * Where a command's tool-style text goes: stdout (suppressed under
  * `--json`, where stdout carries the document) and stderr.
+ *
+ * @example
+ * ```ts
+ * import { processIo, toolOutput } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * let out = "", err = "";
+ * const io = {
+ *   ...processIo(),
+ *   stdout: (text: string) => void (out += text),
+ *   stderr: (text: string) => void (err += text),
+ * };
+ * const o = toolOutput(io, true); // --json: stdout carries the document
+ * o.out("Uploading hello.livepatch... failed\n");
+ * o.err("Error 22: Invalid argument\n");
+ * assert.equal(out, "");
+ * assert.equal(err, "Error 22: Invalid argument\n");
+ * ```
  */
 export function toolOutput(io: Io, json: boolean | undefined) {
   return {

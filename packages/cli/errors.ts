@@ -53,7 +53,18 @@ export interface ErrorReport {
   exitCode: number;
 }
 
-/** Xen's tool exits 2 ("retry") for EAGAIN and EBUSY, 1 for everything else. */
+/**
+ * Xen's tool exits 2 ("retry") for EAGAIN and EBUSY, 1 for everything else.
+ *
+ * @example
+ * ```ts
+ * import { exitCodeForErrno } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * assert.equal(exitCodeForErrno(0), 0);
+ * assert.equal(exitCodeForErrno(-16), 2); // EBUSY: retry
+ * assert.equal(exitCodeForErrno(-22), 1); // EINVAL
+ * ```
+ */
 export function exitCodeForErrno(errno: number): number {
   const n = Math.abs(errno);
   return n === 0 ? 0 : n === 11 || n === 16 ? 2 : 1;

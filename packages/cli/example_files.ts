@@ -27,7 +27,17 @@ export function embedExampleFile(name: string, bytes: Uint8Array): void {
   embedded.set(name, bytes);
 }
 
-/** Where `examples/bin/<name>` is in the source tree, or undefined in a bundle. */
+/**
+ * Where `examples/bin/<name>` is in the source tree, or undefined in a bundle.
+ *
+ * @example
+ * ```ts
+ * import { exampleSourcePath } from "@lpkit/cli";
+ * import { resolve } from "node:path";
+ * import assert from "node:assert/strict";
+ * assert.equal(exampleSourcePath("minivisor"), resolve("examples/bin/minivisor"));
+ * ```
+ */
 export function exampleSourcePath(name: string): string | undefined {
   try {
     return fileURLToPath(new URL(`../../examples/bin/${name}`, import.meta.url));
@@ -36,7 +46,17 @@ export function exampleSourcePath(name: string): string | undefined {
   }
 }
 
-/** The bytes of `examples/bin/<name>`. */
+/**
+ * The bytes of `examples/bin/<name>`.
+ *
+ * @example
+ * ```ts
+ * import { exampleFile, processIo } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const image = exampleFile(processIo(), "minivisor");
+ * assert.deepEqual([...image.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]); // an ELF file
+ * ```
+ */
 export function exampleFile(io: Pick<Io, "readFile">, name: string): Uint8Array {
   const copy = embedded.get(name);
   if (copy !== undefined) return copy;

@@ -301,7 +301,18 @@ export function processArgs(): string[] {
   return process.argv.slice(2);
 }
 
-/** Ends the process with `code` once output is flushed. */
+/**
+ * Ends the process with `code` once output is flushed.
+ *
+ * @example
+ * ```ts
+ * import { setExitCode } from "@lpkit/cli";
+ * import process from "node:process";
+ * import assert from "node:assert/strict";
+ * setExitCode(0);
+ * assert.equal(process.exitCode, 0);
+ * ```
+ */
 export function setExitCode(code: number): void {
   process.exitCode = code;
 }

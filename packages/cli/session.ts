@@ -49,7 +49,22 @@ import {
 /** Simulated time per slice while waiting for an action (progress updates between slices). */
 export const WAIT_SLICE_NS = 1_000_000;
 
-/** Reads the host's image and checks it is the one `host init` recorded. */
+/**
+ * Reads the host's image and checks it is the one `host init` recorded.
+ *
+ * @example
+ * ```ts
+ * import { main, processIo, readImage, readState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * const { host } = readState(io, dir);
+ * assert.equal(readImage(io, host).length, host.image.size);
+ * ```
+ */
 export function readImage(io: FullIo, config: HostConfig): Uint8Array {
   const ref = config.image;
   let bytes: Uint8Array;
@@ -82,7 +97,19 @@ export function readImage(io: FullIo, config: HostConfig): Uint8Array {
 // Parsing an image is the biggest part of booting; a process boots one image at most a few times.
 const imageCache = new Map<string, HypervisorImage>();
 
-/** The parsed image for these bytes (cached by SHA-256 within the process). */
+/**
+ * The parsed image for these bytes (cached by SHA-256 within the process).
+ *
+ * @example
+ * ```ts
+ * import { parsedImage, sha256Hex } from "@lpkit/cli";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const bytes = readFileSync("examples/bin/minivisor");
+ * const image = parsedImage(bytes, sha256Hex(bytes));
+ * assert.equal(parsedImage(bytes, sha256Hex(bytes)), image); // parsed once
+ * ```
+ */
 export function parsedImage(bytes: Uint8Array, sha256: string): HypervisorImage {
   let image = imageCache.get(sha256);
   if (image === undefined) {
@@ -103,6 +130,22 @@ class SignatureSupportNeeded extends Error {}
  * Runs `fn`, which boots a host, with signature checking available: when
  * `fn` needs it and it is not loaded yet, loads it and runs `fn` again (so
  * `fn` must not change anything before it boots the host).
+ *
+ * @example
+ * ```ts
+ * import { bootHost, main, processIo, readState, withSignatureSupport } from "@lpkit/cli";
+ * import { LivepatchClient, LivepatchError } from "@lpkit/livepatch-core";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * const trust = ["--enforce-signatures", "--trust", "packages/signer/testdata/rsa2048.crt"];
+ * assert.equal(await main(["host", "init", "--example", ...trust, "--state", dir], io), 0);
+ * const host = await withSignatureSupport(() => bootHost(io, dir, readState(io, dir).host));
+ * const unsigned = readFileSync("examples/bin/hello.livepatch");
+ * assert.throws(() => new LivepatchClient(host).upload("hello", unsigned), LivepatchError);
+ * ```
  */
 export async function withSignatureSupport<T>(fn: () => T): Promise<T> {
   try {
@@ -114,7 +157,23 @@ export async function withSignatureSupport<T>(fn: () => T): Promise<T> {
   return fn();
 }
 
-/** The options to boot a host with this configuration. */
+/**
+ * The options to boot a host with this configuration.
+ *
+ * @example
+ * ```ts
+ * import { hostOptions, main, processIo, readState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * const options = hostOptions(io, dir, readState(io, dir).host);
+ * assert.equal(options.cpus, 4);
+ * assert.equal(options.signatureCheck, undefined); // signatures are not enforced
+ * ```
+ */
 export function hostOptions(io: FullIo, dir: string, config: HostConfig): HostOptions {
   if (config.signatures.enforce && signatures === undefined) throw new SignatureSupportNeeded();
   const s = config.safety;
@@ -135,7 +194,23 @@ export function hostOptions(io: FullIo, dir: string, config: HostConfig): HostOp
   };
 }
 
-/** Boots a fresh host for a configuration (no history). */
+/**
+ * Boots a fresh host for a configuration (no history).
+ *
+ * @example
+ * ```ts
+ * import { bootHost, main, processIo, readState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * const host = bootHost(io, dir, readState(io, dir).host);
+ * assert.equal(host.cpus.count, 4);
+ * assert.deepEqual(host.payloads(), []);
+ * ```
+ */
 export function bootHost(io: FullIo, dir: string, config: HostConfig): Host {
   const bytes = readImage(io, config);
   // A parse check first, so that a damaged image is an ElfError, not a crash later.
@@ -154,6 +229,20 @@ const ACTION_CMD = {
  * Lets the host run until no action is outstanding or `maxNs` of simulated
  * time passed, in slices of {@linkcode WAIT_SLICE_NS}. Returns whether the
  * action completed. The same loop runs live and on replay.
+ *
+ * @example
+ * ```ts
+ * import { ephemeralHost, waitForAction } from "@lpkit/cli";
+ * import { LIVEPATCH_ACTION, LivepatchClient } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"));
+ * const lp = new LivepatchClient(host);
+ * lp.upload("hello", readFileSync("examples/bin/hello.livepatch"));
+ * lp.action("hello", LIVEPATCH_ACTION.APPLY, { wait: false });
+ * assert.equal(waitForAction(host, 60_000_000), true);
+ * assert.deepEqual(lp.get("hello"), { state: 2, rc: 0 });
+ * ```
  */
 export function waitForAction(
   host: Host,
@@ -187,6 +276,18 @@ export interface Performed {
 /**
  * Performs one operation on the host: the single code path for doing it
  * and for replaying it.
+ *
+ * @example
+ * ```ts
+ * import { ephemeralHost, perform, sha256Hex } from "@lpkit/cli";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"));
+ * const bytes = readFileSync("examples/bin/hello.livepatch");
+ * const upload = { op: "upload", name: "hello", sha256: sha256Hex(bytes) } as const;
+ * assert.equal(perform(host, upload, () => bytes).outcome.ret, 0);
+ * assert.equal(perform(host, upload, () => bytes).outcome.ret, -17); // EEXIST: already there
+ * ```
  */
 export function perform(
   host: Host,
@@ -294,7 +395,25 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
   return a.ret === b.ret && a.atNs === b.atNs && a.crash === b.crash && a.result === b.result;
 }
 
-/** Replays a history onto a freshly booted host. */
+/**
+ * Replays a history onto a freshly booted host.
+ *
+ * @example
+ * ```ts
+ * import { bootHost, main, processIo, readState, replay } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * await main(["load", "--state", dir, "examples/bin/hello.livepatch"], io);
+ * const state = readState(io, dir);
+ * const host = bootHost(io, dir, state.host);
+ * replay(io, dir, state, host);
+ * assert.deepEqual(host.appliedStack(), ["hello"]);
+ * ```
+ */
 export function replay(
   io: FullIo,
   dir: string,
@@ -339,6 +458,20 @@ export interface OpenOptions {
  * Opens the host of the state folder `dir` (replaying its history) and runs
  * `fn`; in a writing session, saves the new history afterwards, even when
  * `fn` throws after recording.
+ *
+ * @example
+ * ```ts
+ * import { main, processIo, withHost } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * await main(["load", "--state", dir, "examples/bin/hello.livepatch"], io);
+ * const applied = await withHost(io, dir, {}, ({ host }) => host.appliedStack());
+ * assert.deepEqual(applied, ["hello"]);
+ * ```
  */
 export function withHost<T>(
   io: FullIo,
@@ -441,7 +574,20 @@ function makeSession(
   };
 }
 
-/** Boots a host on an image file without a state folder (`call --image`). */
+/**
+ * Boots a host on an image file without a state folder (`call --image`).
+ *
+ * @example
+ * ```ts
+ * import { ephemeralHost } from "@lpkit/cli";
+ * import { ElfError } from "@lpkit/elf";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"), { cpus: 2 });
+ * assert.equal(host.cpus.count, 2);
+ * assert.throws(() => ephemeralHost(new Uint8Array(64)), ElfError);
+ * ```
+ */
 export function ephemeralHost(bytes: Uint8Array, options: HostOptions = {}): Host {
   parseElf(bytes); // an ElfError for a non-ELF file, before the image checks
   return new Host(parsedImage(bytes, sha256Hex(bytes)), options);

@@ -19,7 +19,19 @@ import { CliError, type ErrorReport, errorReport } from "./errors.ts";
 import type { FullIo } from "./platform.ts";
 import { sha256Hex } from "./state.ts";
 
-/** PEM text of every certificate of a trust store, in order. */
+/**
+ * PEM text of every certificate of a trust store, in order.
+ *
+ * @example
+ * ```ts
+ * import { loadTrust, trustBundle } from "@lpkit/cli";
+ * import { parseTrustStore } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ * const pem = trustBundle(loadTrust(["packages/signer/testdata/rsa2048.crt"]));
+ * assert.ok(pem.startsWith("-----BEGIN CERTIFICATE-----\n"));
+ * assert.equal(parseTrustStore(new TextEncoder().encode(pem)).size, 1);
+ * ```
+ */
 export function trustBundle(store: TrustStore): string {
   let out = "";
   for (const cert of store) {
@@ -29,7 +41,18 @@ export function trustBundle(store: TrustStore): string {
   return out;
 }
 
-/** Loads the certificates of `--trust` paths (files or folders), for `host init`. */
+/**
+ * Loads the certificates of `--trust` paths (files or folders), for `host init`.
+ *
+ * @example
+ * ```ts
+ * import { loadTrust } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const dir = "packages/signer/testdata";
+ * const store = loadTrust([`${dir}/rsa2048.crt`, `${dir}/ecp256.crt`]);
+ * assert.equal(store.size, 2);
+ * ```
+ */
 export function loadTrust(paths: readonly string[]): TrustStore {
   const store = loadTrustStore(paths);
   if ([...store].length === 0) {
@@ -57,7 +80,21 @@ export function describeSignatureError(e: unknown): ErrorReport | undefined {
   return errorReport(e.code, `${e.message} [${e.code}]`, 1);
 }
 
-/** A SignatureError as the LivepatchError the upload fails with. */
+/**
+ * A SignatureError as the LivepatchError the upload fails with.
+ *
+ * @example
+ * ```ts
+ * import { signatureFailure } from "@lpkit/cli";
+ * import { LivepatchError } from "@lpkit/livepatch-core";
+ * import { SignatureError } from "@lpkit/signer";
+ * import assert from "node:assert/strict";
+ * const e = signatureFailure(new SignatureError("TRUNCATED", "the signature is cut short"));
+ * assert.ok(e instanceof LivepatchError);
+ * assert.equal(e.errnoName, "EBADMSG");
+ * assert.equal(e.code, "TRUNCATED");
+ * ```
+ */
 export function signatureFailure(e: SignatureError): LivepatchError {
   const errno = (e as { errno?: number }).errno;
   const name = errno === undefined ? "EACCES" : errnoName(errno);
@@ -68,6 +105,25 @@ export function signatureFailure(e: SignatureError): LivepatchError {
 /**
  * The host's `signatureCheck` callback for the trust bundle at `path`,
  * whose SHA-256 `host init` recorded.
+ *
+ * @example
+ * ```ts
+ * import { loadTrust, processIo, sha256Hex, signatureCheck, trustBundle } from "@lpkit/cli";
+ * import { LivepatchError } from "@lpkit/livepatch-core";
+ * import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const store = loadTrust(["packages/signer/testdata/rsa2048.crt"]);
+ * const pem = new TextEncoder().encode(trustBundle(store));
+ * const path = mkdtempSync(tmpdir() + "/lpkit-") + "/trust.pem";
+ * writeFileSync(path, pem);
+ * const check = signatureCheck(processIo(), path, sha256Hex(pem));
+ * const unsigned = readFileSync("examples/bin/hello.livepatch");
+ * assert.throws(
+ *   () => check(unsigned),
+ *   (e) => e instanceof LivepatchError && e.code === "UNSIGNED",
+ * );
+ * ```
  */
 export function signatureCheck(
   io: FullIo,

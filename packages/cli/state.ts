@@ -120,7 +120,18 @@ export interface StateFile {
 /** The lpkit version written into new state folders. */
 export const LPKIT_VERSION = "0.1.0";
 
-/** Paths inside a state folder. */
+/**
+ * Paths inside a state folder.
+ *
+ * @example
+ * ```ts
+ * import { statePaths } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * const paths = statePaths("/var/lib/lpkit");
+ * assert.equal(paths.state, "/var/lib/lpkit/state.json");
+ * assert.equal(paths.payload("ab12"), "/var/lib/lpkit/payloads/ab12");
+ * ```
+ */
 export function statePaths(dir: string) {
   return {
     dir,
@@ -369,7 +380,24 @@ export function parseState(bytes: Uint8Array, file: string): StateFile {
   };
 }
 
-/** `state.json`'s bytes (stable key order, one entry per line for readable diffs). */
+/**
+ * `state.json`'s bytes (stable key order, one entry per line for readable diffs).
+ *
+ * @example
+ * ```ts
+ * import { encodeState, main, parseState, processIo, readState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * const state = readState(io, dir);
+ * const bytes = encodeState(state);
+ * assert.deepEqual(parseState(bytes, "state.json"), state);
+ * assert.ok(new TextDecoder().decode(bytes).endsWith('  "history": []\n}\n'));
+ * ```
+ */
 export function encodeState(state: StateFile): Uint8Array {
   const { history, ...rest } = state;
   const head = JSON.stringify(rest, null, 2).replace(/\n}$/, "");
@@ -381,6 +409,19 @@ export function encodeState(state: StateFile): Uint8Array {
 /**
  * Reads the state folder's `state.json`, or throws `STATE_MISSING` when the
  * folder holds no host.
+ *
+ * @example
+ * ```ts
+ * import { CliError, processIo, readState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * assert.throws(
+ *   () => readState(processIo(), dir),
+ *   (e) => e instanceof CliError && e.code === "STATE_MISSING",
+ * );
+ * ```
  */
 export function readState(io: FullIo, dir: string): StateFile {
   const paths = statePaths(dir);
@@ -403,12 +444,43 @@ export function readState(io: FullIo, dir: string): StateFile {
   return parseState(bytes, paths.state);
 }
 
-/** Writes `state.json` atomically. */
+/**
+ * Writes `state.json` atomically.
+ *
+ * @example
+ * ```ts
+ * import { main, processIo, readState, writeState } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * const state = readState(io, dir);
+ * writeState(io, dir, { ...state, created: "2024-01-01T00:00:00.000Z" });
+ * assert.equal(readState(io, dir).created, "2024-01-01T00:00:00.000Z");
+ * ```
+ */
 export function writeState(io: FullIo, dir: string, state: StateFile): void {
   io.writeFile(statePaths(dir).state, encodeState(state));
 }
 
-/** Stores a payload file by content (no-op when it is there). Returns its SHA-256. */
+/**
+ * Stores a payload file by content (no-op when it is there). Returns its SHA-256.
+ *
+ * @example
+ * ```ts
+ * import { processIo, sha256Hex, statePaths, storePayload } from "@lpkit/cli";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const bytes = readFileSync("examples/bin/hello.livepatch");
+ * const sha = storePayload(processIo(), dir, bytes);
+ * assert.equal(sha, sha256Hex(bytes));
+ * assert.deepEqual(readFileSync(statePaths(dir).payload(sha)), bytes);
+ * ```
+ */
 export function storePayload(io: FullIo, dir: string, bytes: Uint8Array): string {
   const paths = statePaths(dir);
   const sha = sha256Hex(bytes);
@@ -419,7 +491,24 @@ export function storePayload(io: FullIo, dir: string, bytes: Uint8Array): string
   return sha;
 }
 
-/** Reads a stored payload and checks its content against its name. */
+/**
+ * Reads a stored payload and checks its content against its name.
+ *
+ * @example
+ * ```ts
+ * import { CliError, loadPayload, processIo, storePayload } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const sha = storePayload(processIo(), dir, new TextEncoder().encode("payload"));
+ * assert.equal(new TextDecoder().decode(loadPayload(processIo(), dir, sha)), "payload");
+ * assert.throws(
+ *   () => loadPayload(processIo(), dir, "0".repeat(64)),
+ *   (e) => e instanceof CliError && e.code === "STATE_CORRUPT",
+ * );
+ * ```
+ */
 export function loadPayload(io: FullIo, dir: string, sha256: string): Uint8Array {
   const path = statePaths(dir).payload(sha256);
   let bytes: Uint8Array;

@@ -35,7 +35,18 @@ export interface ToolOutput {
   err(text: string): void;
 }
 
-/** `state2str`. */
+/**
+ * `state2str`.
+ *
+ * @example
+ * ```ts
+ * import { stateName } from "@lpkit/cli";
+ * import { LIVEPATCH_STATE } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * assert.equal(stateName(LIVEPATCH_STATE.APPLIED), "APPLIED");
+ * assert.equal(stateName(7), "unknown");
+ * ```
+ */
 export function stateName(state: number): string {
   return state === LIVEPATCH_STATE.CHECKED
     ? "CHECKED"
@@ -56,7 +67,21 @@ export interface StatusReport {
   rcName: string | null;
 }
 
-/** {@linkcode StatusReport} of a status. */
+/**
+ * {@linkcode StatusReport} of a status.
+ *
+ * @example
+ * ```ts
+ * import { statusReport } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(statusReport({ state: 1, rc: -22 }), {
+ *   state: "CHECKED",
+ *   stateCode: 1,
+ *   rc: -22,
+ *   rcName: "EINVAL",
+ * });
+ * ```
+ */
 export function statusReport(s: LivepatchStatus): StatusReport {
   return {
     state: stateName(s.state),
@@ -84,7 +109,20 @@ function errorLines(o: ToolOutput, errno: number, cause?: unknown): ErrorReport 
   };
 }
 
-/** `get_name`: the tool refuses names longer than 128 bytes (libxenctrl then refuses 128). */
+/**
+ * `get_name`: the tool refuses names longer than 128 bytes (libxenctrl then refuses 128).
+ *
+ * @example
+ * ```ts
+ * import { nameTooLong } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * let err = "";
+ * const o = { out: () => {}, err: (text: string) => void (err += text) };
+ * assert.equal(nameTooLong(o, "hello"), false);
+ * assert.equal(nameTooLong(o, "x".repeat(129)), true);
+ * assert.equal(err, "ID must be no more than 128 characters.\n");
+ * ```
+ */
 export function nameTooLong(o: ToolOutput, name: string): boolean {
   if (new TextEncoder().encode(name).length <= XEN_LIVEPATCH_NAME_SIZE) return false;
   o.err(`ID must be no more than ${XEN_LIVEPATCH_NAME_SIZE} characters.\n`);
@@ -116,6 +154,24 @@ export interface FileFailure {
  * `upload_func`: reads nothing itself (`bytes` or the read failure is
  * given), prints `Uploading <file>... completed|failed`, records the upload
  * when it succeeded. Returns the report and the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main, processIo, toolUpload, withHost } from "@lpkit/cli";
+ * import { mkdtempSync, readFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * let out = "";
+ * const o = { out: (text: string) => void (out += text), err: () => {} };
+ * const bytes = readFileSync("examples/bin/hello.livepatch");
+ * const { report } = await withHost(io, dir, { write: true }, (session) =>
+ *   toolUpload(session, o, "hello", "hello.livepatch", bytes));
+ * assert.equal(report.result, "completed");
+ * assert.equal(out, "Uploading hello.livepatch... completed\n");
+ * ```
  */
 export function toolUpload(
   session: HostSession,
@@ -244,6 +300,25 @@ function lastFailure(host: Host, name: string): LivepatchError | undefined {
 /**
  * `action_func` for apply, revert, replace and unload. Returns the report
  * and the exit code (0, 1, or 2 for EAGAIN/EBUSY).
+ *
+ * @example
+ * ```ts
+ * import { main, processIo, toolAction, withHost } from "@lpkit/cli";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ * const dir = mkdtempSync(tmpdir() + "/lpkit-");
+ * const io = { ...processIo(), stdout: () => {}, stderr: () => {} };
+ * assert.equal(await main(["host", "init", "--example", "--state", dir], io), 0);
+ * await main(["upload", "--state", dir, "hello", "examples/bin/hello.livepatch"], io);
+ * let out = "";
+ * const o = { out: (text: string) => void (out += text), err: () => {} };
+ * const { report, exitCode } = await withHost(io, dir, { write: true }, (session) =>
+ *   toolAction(session, o, "apply", "hello"));
+ * assert.equal(exitCode, 0);
+ * assert.equal(report.after?.state, "APPLIED");
+ * assert.equal(out, "Applying hello... completed\n");
+ * ```
  */
 export function toolAction(
   session: HostSession,
@@ -360,7 +435,19 @@ export function toolAction(
   );
 }
 
-/** `list_func`'s table: the 40-column name, the status with `(errno, strerror)` when rc is set, the metadata. */
+/**
+ * `list_func`'s table: the 40-column name, the status with `(errno, strerror)` when rc is set, the metadata.
+ *
+ * @example
+ * ```ts
+ * import { listTable } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * assert.equal(listTable([]), "Nothing to list\n");
+ * const metadata = new TextEncoder().encode("LIVEPATCH_RULEZ\0");
+ * const table = listTable([{ name: "hello", status: { state: 2, rc: 0 }, metadata }]);
+ * assert.equal(table.split("\n")[2], `${"hello".padEnd(40)}| APPLIED    | LIVEPATCH_RULEZ`);
+ * ```
+ */
 export function listTable(
   entries: readonly { name: string; status: LivepatchStatus; metadata: Uint8Array }[],
 ): string {
@@ -375,7 +462,16 @@ export function listTable(
   return out;
 }
 
-/** `.modinfo` as the tool prints it: NULs become `;`, the last (terminating) one is dropped. */
+/**
+ * `.modinfo` as the tool prints it: NULs become `;`, the last (terminating) one is dropped.
+ *
+ * @example
+ * ```ts
+ * import { metadataText } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * assert.equal(metadataText(new TextEncoder().encode("a=1\0b=2\0")), "a=1;b=2");
+ * ```
+ */
 export function metadataText(bytes: Uint8Array): string {
   const text = new TextDecoder("latin1").decode(
     bytes.length > 0 && bytes[bytes.length - 1] === 0 ? bytes.subarray(0, bytes.length - 1) : bytes,

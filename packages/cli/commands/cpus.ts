@@ -36,7 +36,21 @@ export interface CpusReport {
   }[];
 }
 
-/** The CPUs report of a host. */
+/**
+ * The CPUs report of a host.
+ *
+ * @example
+ * ```ts
+ * import { cpusReport, ephemeralHost } from "@lpkit/cli";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"), { cpus: 2 });
+ * const report = cpusReport(host);
+ * assert.equal(report.cpus.length, 2);
+ * assert.equal(report.cpus[0].activity, "idle");
+ * assert.match(report.cpus[0].backtrace[0], /^idle_loop\+/);
+ * ```
+ */
 export function cpusReport(host: Host): CpusReport {
   return {
     schema: "lpkit.cpus/1",

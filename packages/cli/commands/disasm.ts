@@ -72,7 +72,25 @@ export interface DisasmReport {
   blocks: DisasmBlock[];
 }
 
-/** Every applied patch site of the host. */
+/**
+ * Every applied patch site of the host.
+ *
+ * @example
+ * ```ts
+ * import { ephemeralHost, patchSites } from "@lpkit/cli";
+ * import { LivepatchClient } from "@lpkit/livepatch-core";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"));
+ * assert.deepEqual(patchSites(host), []);
+ * const lp = new LivepatchClient(host);
+ * lp.upload("hello", readFileSync("examples/bin/hello.livepatch"));
+ * lp.apply("hello");
+ * const [site] = patchSites(host);
+ * assert.equal(site.payload, "hello");
+ * assert.equal(site.newSymbol, "xen_hello_world+0x0/0x10 [hello]");
+ * ```
+ */
 export function patchSites(host: Host): PatchSite[] {
   const sites: PatchSite[] = [];
   for (const p of host.payloads()) {
@@ -264,7 +282,21 @@ function render(r: DisasmReport): string {
   return out;
 }
 
-/** Disassembles `target` on `host`, following an applied patch to its replacement. */
+/**
+ * Disassembles `target` on `host`, following an applied patch to its replacement.
+ *
+ * @example
+ * ```ts
+ * import { disasmReport, ephemeralHost } from "@lpkit/cli";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const host = ephemeralHost(readFileSync("examples/bin/minivisor"));
+ * const report = disasmReport(host, "xen_extra_version", { syntax: "intel" });
+ * assert.equal(report.blocks.length, 1); // no live patch applied
+ * assert.equal(report.blocks[0].symbol, "xen_extra_version+0x0/0x10");
+ * assert.equal(report.blocks[0].patch, null);
+ * ```
+ */
 export function disasmReport(
   host: Host,
   target: string,

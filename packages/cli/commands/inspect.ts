@@ -245,7 +245,21 @@ function pointer(raw: bigint, target: PointerTarget | null, note: string): strin
   return `${target.display}  (${target.relocation}, ${where}${note})`;
 }
 
-/** Renders the report for a person. */
+/**
+ * Renders the report for a person.
+ *
+ * @example
+ * ```ts
+ * import { inspectPayload, renderInspect } from "@lpkit/cli";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ * const report = inspectPayload("hello.livepatch", readFileSync("examples/bin/hello.livepatch"));
+ * const plain = (text: string) => text;
+ * const text = renderInspect(report, { heading: plain, dim: plain, warn: plain });
+ * assert.ok(text.startsWith("Payload hello.livepatch\n"));
+ * assert.match(text, /funcs\[0\] xen_extra_version/);
+ * ```
+ */
 export function renderInspect(r: InspectReport, s: Style): string {
   let out = `${s.heading("Payload")} ${r.file}\n`;
   out += table([
