@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { CliError } from "./errors.ts";
+import { systemError } from "./sys_errors.ts";
 import { type FileReader, type Io, requireStreams } from "./platform.ts";
 
 /** One `lpkit` sub-command (its `help` line is in the registry, `commands.ts`). */
@@ -69,13 +70,17 @@ export function useColor(io: Pick<Io, "isTerminal" | "env">): boolean {
   return io.isTerminal && io.env("NO_COLOR") === undefined;
 }
 
-/** A failed read or write of `file` as a one-line error with the system code (`ENOENT`...). */
+/**
+ * A failed read or write of `file` as a one-line error with the system code (`ENOENT`...).
+ * A known code is described as glibc does (Node's own text names the temporary file of an
+ * atomic write, not the user's).
+ */
 function fileError(verb: "read" | "write", file: string, e: unknown): CliError {
-  const code = (e as { code?: string }).code ?? "IO";
-  return new CliError(
-    code,
-    `cannot ${verb} ${file}: ${String((e as Error)?.message ?? e).replace(/\s+/g, " ")}`,
-  );
+  const code = (e as { code?: string }).code;
+  const why = code !== undefined && systemError(e)[1] !== code
+    ? `${systemError(e)[1]} (${code})`
+    : String((e as Error)?.message ?? e).replace(/\s+/g, " ");
+  return new CliError(code ?? "IO", `cannot ${verb} ${file}: ${why}`);
 }
 
 /**
