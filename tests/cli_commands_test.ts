@@ -41,6 +41,12 @@ Deno.test("every command has --help with an example", () => {
   }
 });
 
+Deno.test("--version names lpkit's version and the runtime", () => {
+  const r = lpkit(["--version"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^lpkit \d+\.\d+\.\d+ \((deno|node|bun) \d+\.\d+[^)]*\)\n$/);
+});
+
 Deno.test("usage errors are one line plus the usage, exit 1", () => {
   const r = lpkit(["call"]);
   assert.equal(r.code, 1);

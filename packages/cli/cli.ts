@@ -7,7 +7,10 @@
 import { COMMANDS } from "./commands.ts";
 import { CliError, describeCliError, errorLine, type ErrorReport } from "./errors.ts";
 import { toJson } from "./format.ts";
-import type { Io } from "./platform.ts";
+import { type Io, runtimeVersion } from "./platform.ts";
+
+/** lpkit's version (the `version` of `packages/cli/deno.json`; a test keeps them equal). */
+export const VERSION = "0.1.0";
 
 /**
  * Xen's `XEN_LIVEPATCH_NAME_SIZE` (livepatch-core's constant of that name; a
@@ -29,8 +32,8 @@ ${lines.join("\n")}
 
 The host commands work on the simulated host in a state folder: --state DIR,
 else $LPKIT_STATE, else ./.lpkit (start one with \`lpkit host init --example\`).
-Every command takes --help and --json. Exit codes: 0 success, 1 error,
-2 retry (EAGAIN, EBUSY: busy or timed out).
+Every command takes --help and --json; \`lpkit --version\` prints the version.
+Exit codes: 0 success, 1 error, 2 retry (EAGAIN, EBUSY: busy or timed out).
 `;
 }
 
@@ -38,6 +41,15 @@ Every command takes --help and --json. Exit codes: 0 success, 1 error,
 export interface HelpDocument {
   schema: "lpkit.help/1";
   commands: { name: string; synopsis: string; summary: string }[];
+}
+
+/** The `lpkit.version/1` document (`lpkit --version --json`). */
+export interface VersionDocument {
+  schema: "lpkit.version/1";
+  /** lpkit's version, e.g. `0.1.0`. */
+  version: string;
+  /** The runtime, e.g. `deno 2.9.6` or `node 20.19.2` (the Node single binary). */
+  runtime: string;
 }
 
 /** The `lpkit.error/1` document printed on stdout when a `--json` command fails. */
@@ -90,6 +102,15 @@ export async function main(args: string[], io: Io): Promise<number> {
     }
     const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     io.stdout(topic === undefined ? usage() : (await topic.load()).usage);
+    return 0;
+  }
+  if (name === "--version" || name === "-V" || name === "version") {
+    const doc: VersionDocument = {
+      schema: "lpkit.version/1",
+      version: VERSION,
+      runtime: runtimeVersion(),
+    };
+    io.stdout(rest.includes("--json") ? toJson(doc) : `lpkit ${doc.version} (${doc.runtime})\n`);
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);

@@ -176,6 +176,21 @@ Deno.test("inspect shows an appended signature without verifying it", async (t) 
   });
 });
 
+Deno.test("--version prints the package's version and the runtime", async () => {
+  const pkg = JSON.parse(readFileSync(new URL("./deno.json", import.meta.url), "utf8"));
+  for (const flag of ["--version", "-V", "version"]) {
+    const { io, out } = memoryIo();
+    assert.equal(await main([flag], io), 0);
+    assert.match(
+      out.stdout,
+      new RegExp(`^lpkit ${pkg.version.replaceAll(".", "\\.")} \\(deno \\d`),
+    );
+  }
+  const { io, out } = memoryIo();
+  assert.equal(await main(["--version", "--json"], io), 0);
+  assert.deepEqual(Object.keys(JSON.parse(out.stdout)), ["schema", "version", "runtime"]);
+});
+
 Deno.test("help --json lists every command", async () => {
   const { io, out } = memoryIo();
   assert.equal(await main(["help", "--json"], io), 0);

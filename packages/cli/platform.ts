@@ -302,6 +302,23 @@ export function processArgs(): string[] {
 }
 
 /**
+ * The runtime running lpkit, e.g. `deno 2.9.6`, `node 20.19.2` or `bun 1.3.0`.
+ *
+ * @example
+ * ```ts
+ * import { runtimeVersion } from "@lpkit/cli";
+ * import assert from "node:assert/strict";
+ * assert.match(runtimeVersion(), /^(deno|bun|node) \d+\.\d+/);
+ * ```
+ */
+export function runtimeVersion(): string {
+  const v = process.versions as Record<string, string | undefined>;
+  if (v.deno !== undefined) return `deno ${v.deno}`;
+  if (v.bun !== undefined) return `bun ${v.bun}`;
+  return `node ${v.node}`;
+}
+
+/**
  * Ends the process with `code` once output is flushed.
  *
  * @example
