@@ -104,3 +104,19 @@ export function runOk(command: string, args: string[]): string {
   }
   return r.stdout;
 }
+
+/**
+ * A test body that needs the reference tools and a temporary folder (removed afterwards);
+ * `prefix` names the folder after the test file.
+ */
+export function withToolsAndTemp(prefix: string, fn: (dir: string) => void): () => void {
+  return () => {
+    requireTools();
+    const dir = Deno.makeTempDirSync({ prefix });
+    try {
+      fn(dir);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  };
+}

@@ -8,18 +8,19 @@ import { CLASS, decodeDer, isTag, TAG } from "./_der.ts";
 import { SignatureError } from "./errors.ts";
 import type { PayloadData } from "./_payload.ts";
 
-/** Rejects keys outside what lpkit supports (RSA 2048–4096, P-256/P-384). */
-export function checkTrustedKey(cert: Certificate): void {
+/**
+ * Rejects keys outside what lpkit supports (RSA 2048–4096, P-256/P-384).
+ * `what` names the key in messages (a trusted key, or an embedded certificate's).
+ */
+export function checkTrustedKey(cert: Certificate, what = "the trusted key", at?: number): void {
   if (cert.keyAlgorithm === "unsupported" || cert.publicKey === undefined) {
-    throw new SignatureError(
-      "BAD_KEY",
-      `the trusted key (${cert.keyDescription}) is not supported`,
-    );
+    throw new SignatureError("BAD_KEY", `${what} (${cert.keyDescription}) is not supported`, at);
   }
   if (cert.keyAlgorithm === "rsa" && (cert.keyBits! < 2048 || cert.keyBits! > 4096)) {
     throw new SignatureError(
       "BAD_KEY",
-      `the trusted key is ${cert.keyDescription}; RSA keys must have 2048 to 4096 bits`,
+      `${what} is ${cert.keyDescription}; RSA keys must have 2048 to 4096 bits`,
+      at,
     );
   }
 }
@@ -43,9 +44,9 @@ function checkEcdsaSignature(sig: Uint8Array, at: number): void {
 }
 
 /**
- * Verifies a raw signature over a payload with a trusted certificate's key:
- * RSASSA-PKCS1-v1_5 or DER ECDSA, through node:crypto. Throws
- * `BAD_KEY` or `BAD_SIGNATURE`.
+ * Verifies a raw signature over a payload with a trusted certificate's key
+ * (or, `what` says, an embedded certificate's): RSASSA-PKCS1-v1_5 or DER
+ * ECDSA, through node:crypto. Throws `BAD_KEY` or `BAD_SIGNATURE`.
  */
 export function verifyRawSignature(
   payload: PayloadData,
@@ -54,12 +55,13 @@ export function verifyRawSignature(
   keyAlgorithm: KeyAlgorithm,
   cert: Certificate,
   at?: number,
+  what = "the trusted key",
 ): void {
-  checkTrustedKey(cert);
+  checkTrustedKey(cert, what);
   if (cert.keyAlgorithm !== keyAlgorithm) {
     throw new SignatureError(
       "BAD_SIGNATURE",
-      `the signature is ${keyAlgorithm} but the trusted key is ${cert.keyDescription}`,
+      `the signature is ${keyAlgorithm} but ${what} is ${cert.keyDescription}`,
       at,
     );
   }

@@ -26,11 +26,14 @@ export interface PayloadSignatureOptions {
 
 /** Who signed an accepted upload, as plain data (no certificate objects). */
 export interface PayloadSigner {
-  /** The trusted certificate's issuer, e.g. `O=lpkit test, CN=...`. */
+  /**
+   * The signer's certificate's issuer, e.g. `O=lpkit test, CN=...`: the
+   * trusted certificate's, or the embedded one's that chains to it.
+   */
   readonly issuer: string;
-  /** The trusted certificate's subject. */
+  /** The signer's certificate's subject. */
   readonly subject: string;
-  /** The trusted certificate's serial number, lowercase hex. */
+  /** The signer's certificate's serial number, lowercase hex. */
   readonly serial: string;
   /** The key id, lowercase hex (the signature's, else the certificate's SKID), or null. */
   readonly keyId: string | null;
@@ -38,6 +41,46 @@ export interface PayloadSigner {
   readonly identifiedBy: "issuerAndSerialNumber" | "subjectKeyIdentifier" | "legacy";
   /** The legacy layout's signer name, or null. */
   readonly name: string | null;
+}
+
+/**
+ * One certificate of the chain from the signer to the trusted certificate
+ * that anchored it, as plain data ({@linkcode CheckedPayload.chain}).
+ *
+ * @example The sign-file case: the signer's own certificate is trusted, a chain of one
+ * ```ts
+ * import {
+ *   checkPayloadSignature, parseCertificate, parsePrivateKey, signingCredentials, signPayload,
+ *   TrustStore,
+ * } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const cert = parseCertificate(readFileSync(`${dir}/rsa2048.crt`));
+ * const creds = signingCredentials(parsePrivateKey(readFileSync(`${dir}/rsa2048.key`)), cert);
+ * const ok = checkPayloadSignature(signPayload(new Uint8Array(8), creds), new TrustStore([cert]));
+ * assert.equal(ok.chain.length, 1);
+ * assert.deepEqual(ok.chain[0], ok.anchor);
+ * assert.deepEqual(
+ *   [ok.anchor.serial, ok.anchor.embedded, ok.anchor.trusted],
+ *   [cert.serialHex, false, true],
+ * );
+ * ```
+ */
+export interface PayloadCertificate {
+  /** The certificate's subject, e.g. `O=lpkit test, CN=...`. */
+  readonly subject: string;
+  /** Its issuer. */
+  readonly issuer: string;
+  /** Its serial number, lowercase hex. */
+  readonly serial: string;
+  /** Its subject key identifier, lowercase hex, or null. */
+  readonly keyId: string | null;
+  /** Whether it came embedded in the PKCS#7 (for the trusted one: a copy of it did). */
+  readonly embedded: boolean;
+  /** Whether it is the trusted certificate that anchored the chain (the last one). */
+  readonly trusted: boolean;
 }
 
 /** An upload whose signature verified: the payload to load and who signed it. */
@@ -48,6 +91,13 @@ export interface CheckedPayload {
   readonly format: "pkcs7" | "legacy";
   /** Who signed. */
   readonly signer: PayloadSigner;
+  /**
+   * The trusted certificate that anchored the signature: the signer's own
+   * (sign-file's case) or the trusted CA its embedded chain leads to.
+   */
+  readonly anchor: PayloadCertificate;
+  /** The certificates from the signer's to {@linkcode CheckedPayload.anchor}, signer first. */
+  readonly chain: readonly PayloadCertificate[];
   /** Shorthand for `signer.keyId ?? signer.serial`: what identifies the key. */
   readonly keyId: string;
   /** The digest algorithm. */
@@ -92,9 +142,19 @@ export function describeSignature(
     identifiedBy: s.identifiedBy,
     name: s.name ?? null,
   };
+  const chain = info.chain.map((l): PayloadCertificate => ({
+    subject: l.subject,
+    issuer: l.issuer,
+    serial: l.serialHex,
+    keyId: l.keyIdHex ?? null,
+    embedded: l.embedded,
+    trusted: l.trusted,
+  }));
   return {
     format: info.format,
     signer,
+    anchor: chain[chain.length - 1],
+    chain,
     keyId: signer.keyId ?? signer.serial,
     hash: info.hash,
     algorithm: info.keyDescription,

@@ -132,7 +132,7 @@ Deno.test("SIGNATURE_ERRNO maps every code to a Xen errno, EBADMSG where Linux s
       : "EACCES";
     assert.equal(errno.name, expected, code);
   }
-  assert.equal(Object.keys(SIGNATURE_ERRNO).length, 16);
+  assert.equal(Object.keys(SIGNATURE_ERRNO).length, 17);
 });
 
 Deno.test("payloadSignatureChecker() binds the trust store and policy", () => {

@@ -37,6 +37,13 @@ export type SignatureErrorCode =
   | "UNTRUSTED"
   /** The signature does not verify with the trusted key (`-EKEYREJECTED`). */
   | "BAD_SIGNATURE"
+  /**
+   * A certificate on the chain embedded in the PKCS#7 does not verify with its
+   * issuer's (or the trusted) key, or its authority key identifier contradicts
+   * the certificate it names (the kernel's `-EKEYREJECTED` in
+   * `pkcs7_verify_sig_chain`/`pkcs7_validate_trust_one`).
+   */
+  | "BAD_CHAIN"
   /** The legacy signature blob is not a 2-byte length followed by that many bytes (`-EBADMSG`). */
   | "MALFORMED_SIGNATURE"
   /** A key is unreadable, of an unsupported type or size, or does not match the certificate. */
@@ -66,9 +73,9 @@ const EINVAL: XenErrno = { name: "EINVAL", value: 22 };
  *   `EMBEDDED_CONTENT`, `MALFORMED_SIGNATURE`).
  * - `EACCES` (13) for a well-formed upload the policy refuses: unsigned, legacy
  *   or unsupported crypto, weak digest, untrusted signer, unusable trusted key,
- *   signed attributes, bad signature. An enforcing Linux returns
- *   `-EKEYREJECTED` for all of these (or `-ENOKEY`/`-ENOPKG`, which it turns into
- *   `-EKEYREJECTED` under `sig_enforce`).
+ *   signed attributes, bad signature, bad certificate chain. An enforcing Linux
+ *   returns `-EKEYREJECTED` for all of these (or `-ENOKEY`/`-ENOPKG`, which it
+ *   turns into `-EKEYREJECTED` under `sig_enforce`).
  * - `EINVAL` (22) for `BAD_CERTIFICATE`, a host configuration problem.
  *
  * @example
@@ -94,6 +101,7 @@ export const SIGNATURE_ERRNO: Readonly<Record<SignatureErrorCode, XenErrno>> = {
   UNSUPPORTED_ALGORITHM: EACCES,
   UNTRUSTED: EACCES,
   BAD_SIGNATURE: EACCES,
+  BAD_CHAIN: EACCES,
   MALFORMED_SIGNATURE: EBADMSG,
   BAD_KEY: EACCES,
   BAD_CERTIFICATE: EINVAL,

@@ -12,11 +12,11 @@ import {
   flip,
   ignoreWithoutTools,
   payload,
-  requireTools,
   run,
   runOk,
   SIGN_FILE,
   testdata,
+  withToolsAndTemp,
 } from "./_testing.ts";
 import {
   attachPkcs7,
@@ -40,17 +40,7 @@ import { CLASS, decodeDer, type DerNode, isTag } from "./_der.ts";
 const body = payload(64 * 1024 + 3, 21);
 const trust = new TrustStore(["rsa2048", "rsa4096", "ecp256", "ecp384"].map(cert));
 
-function withTemp(fn: (dir: string) => void): () => void {
-  return () => {
-    requireTools();
-    const dir = Deno.makeTempDirSync({ prefix: "lpkit-signer-interop-" });
-    try {
-      fn(dir);
-    } finally {
-      Deno.removeSync(dir, { recursive: true });
-    }
-  };
-}
+const withTemp = (fn: (dir: string) => void) => withToolsAndTemp("lpkit-signer-interop-", fn);
 
 /** sign-file's output for the payload, as bytes. */
 function signFile(dir: string, args: string[]): Uint8Array {

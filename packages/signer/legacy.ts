@@ -29,6 +29,7 @@ import { sign as cryptoSign } from "node:crypto";
 import { type HashAlgorithm, OID, type SigningHash } from "./algorithms.ts";
 import { bytesEqual, concatBytes, toHex } from "./_bytes.ts";
 import type { Certificate } from "./certificate.ts";
+import { chainLink } from "./_chain.ts";
 import { SignatureError } from "./errors.ts";
 import type { SigningCredentials } from "./keys.ts";
 import {
@@ -430,6 +431,8 @@ export function verifyLegacyParts(
         name: decoder.decode(sig.signerName),
       },
       certificate,
+      anchor: certificate,
+      chain: [chainLink(certificate, false, true)],
       hash,
       keyAlgorithm: "rsa",
       keyDescription: certificate.keyDescription,

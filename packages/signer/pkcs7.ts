@@ -6,8 +6,9 @@
  * Accepted: DER only; SignedData v1 with a v1 SignerInfo naming its signer by
  * issuerAndSerialNumber, or v3 with a v3 SignerInfo naming it by
  * subjectKeyIdentifier (`sign-file -k`); exactly one SignerInfo; content type
- * `data`; certificates and CRLs allowed and ignored for trust (the signer must
- * be in the trust store itself); unsigned attributes ignored, as the kernel does.
+ * `data`; certificates and CRLs allowed (the verifier walks the certificates
+ * from the signer to a trusted one, as the kernel does, see verify.ts);
+ * unsigned attributes ignored, as the kernel does.
  *
  * @module
  */
@@ -79,6 +80,8 @@ export interface Pkcs7Signature {
   readonly signatureOffset: number;
   /** Certificates embedded in the message (sign-file embeds none). */
   readonly certificates: readonly Certificate[];
+  /** Offset of each embedded certificate (base-relative), in `certificates` order. */
+  readonly certificateOffsets: readonly number[];
 }
 
 /** Options of {@linkcode parsePkcs7}. */
@@ -132,6 +135,7 @@ interface Decoded {
   contentType: string;
   contentAt: number | undefined;
   certificates: Certificate[];
+  certificateOffsets: number[];
   signer: SignerIdentifier;
   digestOid: string;
   digestAt: number;
@@ -207,12 +211,14 @@ function decode(der: Uint8Array, base: number): Decoded {
   }
   let i = 3;
   let certificates: Certificate[] = [];
+  let certificateOffsets: number[] = [];
   if (f[i] !== undefined && isTag(f[i], CLASS.CONTEXT, 0, true)) {
     try {
       certificates = f[i].children.flatMap((c) => parseCertificates(c.der));
     } catch (e) {
       malformed(`embedded certificate: ${(e as Error).message}`, f[i].offset);
     }
+    certificateOffsets = f[i].children.map((c) => c.offset);
     i++;
   }
   if (f[i] !== undefined && isTag(f[i], CLASS.CONTEXT, 1, true)) i++; // CRLs: ignored
@@ -259,6 +265,7 @@ function decode(der: Uint8Array, base: number): Decoded {
     contentType: oidOf(ctype),
     contentAt: content?.offset,
     certificates,
+    certificateOffsets,
     signer,
     digestOid,
     digestAt: s[2].offset,
@@ -359,6 +366,7 @@ export function parsePkcs7(der: Uint8Array, options: ParsePkcs7Options = {}): Pk
     signature: d.signature.contents,
     signatureOffset: d.signature.offset + (d.signature.der.length - d.signature.contents.length),
     certificates: d.certificates,
+    certificateOffsets: d.certificateOffsets,
   };
 }
 

@@ -22,7 +22,11 @@ export interface SignOptions {
   hash?: SigningHash;
   /** Name the signer by subject key identifier, like `sign-file -k` (SignedData v3). */
   useKeyId?: boolean;
-  /** Embed the signer's certificate (sign-file never does; the kernel ignores it for trust). */
+  /**
+   * Embed the signer's certificate (sign-file never does). The kernel then
+   * verifies with it and walks up from it; a self-signed one must be trusted
+   * itself, as without it.
+   */
   includeCertificate?: boolean;
 }
 

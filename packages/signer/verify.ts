@@ -5,6 +5,13 @@
  * signer, then the signature itself. Everything before the last step is
  * cheap parsing; only the last step hashes the payload.
  *
+ * When the signer's certificate is embedded in the PKCS#7, the kernel's
+ * chain rules apply instead (pkcs7_verify.c, pkcs7_trust.c): the payload
+ * signature is checked with the embedded certificate's key, the embedded
+ * certificates are walked up by authority key identifier, each signature
+ * checked, and the chain must meet the trust store (README "Certificate
+ * chains").
+ *
  * @module
  */
 import type { HashAlgorithm, KeyAlgorithm } from "./algorithms.ts";
@@ -24,6 +31,7 @@ import {
 import type { TrustStore } from "./trust_store.ts";
 import { readLegacySignature, verifyLegacyParts, verifyPayloadLegacy } from "./legacy.ts";
 import { verifyRawSignature } from "./_verify_signature.ts";
+import { chainLink, embeddedSignerIndex, verifyEmbeddedChain } from "./_chain.ts";
 import { payloadBytes, type PayloadData, payloadFromSource } from "./_payload.ts";
 import { type ByteSource, readSourceRange } from "./source.ts";
 
@@ -38,17 +46,22 @@ export interface VerifyOptions {
   allowLegacy?: boolean;
 }
 
-/** Who signed, as identified in the signature and by the trusted certificate. */
+/**
+ * Who signed, as identified in the signature and by the signer's
+ * certificate: the trusted certificate itself (sign-file's case), or the
+ * certificate embedded in the PKCS#7 that chains to a trusted one
+ * ({@linkcode SignatureInfo.chain}).
+ */
 export interface SignerDescription {
   /** Issuer of the signer's certificate, for display. */
   readonly issuer: string;
-  /** Subject of the trusted certificate, for display. */
+  /** Subject of the signer's certificate, for display. */
   readonly subject: string;
-  /** The trusted certificate's serial number (lowercase hex of the INTEGER contents). */
+  /** The signer's certificate's serial number (lowercase hex of the INTEGER contents). */
   readonly serialHex: string;
   /**
    * Key id (lowercase hex): the one the signature names (`sign-file -k`, legacy),
-   * else the trusted certificate's subject key identifier, if it has one.
+   * else the signer's certificate's subject key identifier, if it has one.
    */
   readonly keyIdHex: string | undefined;
   /**
@@ -60,6 +73,45 @@ export interface SignerDescription {
   readonly name: string | undefined;
 }
 
+/**
+ * One certificate of the chain from the signer to the trusted certificate
+ * that anchored it ({@linkcode SignatureInfo.chain}).
+ *
+ * @example A chain of three: leaf and intermediate from the PKCS#7, the root from the trust store
+ * ```ts
+ * import { attachPkcs7, parseCertificate, TrustStore, verifyPayload } from "@lpkit/signer";
+ * import { readFileSync } from "node:fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = "packages/signer/testdata";
+ * const payload = readFileSync(`${dir}/chain-payload.bin`);
+ * // openssl cms -sign -noattr ... -signer chain-leaf.crt -certfile chain-intermediate.crt
+ * const signed = attachPkcs7(payload, readFileSync(`${dir}/chain-leaf.p7s`));
+ * const root = parseCertificate(readFileSync(`${dir}/chain-root.crt`));
+ * const { chain } = verifyPayload(signed, new TrustStore([root]));
+ * assert.deepEqual(chain.map((l) => [l.embedded, l.trusted]), [
+ *   [true, false], // the signer
+ *   [true, false], // the intermediate CA
+ *   [false, true], // the trusted root, which signed the intermediate
+ * ]);
+ * assert.equal(chain[2].serialHex, root.serialHex);
+ * ```
+ */
+export interface ChainLink {
+  /** The certificate's subject, for display. */
+  readonly subject: string;
+  /** Its issuer, for display. */
+  readonly issuer: string;
+  /** Its serial number (lowercase hex of the INTEGER contents). */
+  readonly serialHex: string;
+  /** Its subject key identifier (lowercase hex), if it has one. */
+  readonly keyIdHex: string | undefined;
+  /** Whether the certificate came in the PKCS#7 (for the trusted one: a copy of it did). */
+  readonly embedded: boolean;
+  /** Whether this is the trusted certificate that anchored the chain (the last link). */
+  readonly trusted: boolean;
+}
+
 /** What a verified signature says, without the payload bytes. */
 export interface SignatureInfo {
   /** `pkcs7` (Linux ≥ 4.3, sign-file) or `legacy` (Linux 3.7–4.2). */
@@ -68,8 +120,23 @@ export interface SignatureInfo {
   readonly payloadLength: number;
   /** Who signed. */
   readonly signer: SignerDescription;
-  /** The trusted certificate that verified the signature. */
+  /**
+   * The signer's certificate, whose key verified the payload signature: the
+   * trusted certificate itself (sign-file's case), or the certificate embedded
+   * in the PKCS#7 that chains to {@linkcode SignatureInfo.anchor}.
+   */
   readonly certificate: Certificate;
+  /**
+   * The trusted certificate (from the trust store) that anchored the
+   * signature: {@linkcode SignatureInfo.certificate} itself when the signer is
+   * trusted directly, else the trusted CA the embedded chain leads to.
+   */
+  readonly anchor: Certificate;
+  /**
+   * The certificates from the signer's up to {@linkcode SignatureInfo.anchor},
+   * signer first, anchor last; one link when the signer is trusted directly.
+   */
+  readonly chain: readonly ChainLink[];
   /** The digest algorithm. */
   readonly hash: HashAlgorithm;
   /** The public-key algorithm. */
@@ -129,22 +196,13 @@ function candidates(pkcs7: Pkcs7Signature, trust: TrustStore): Certificate[] {
   return found;
 }
 
-function verifyParsed(
+/** The signer's certificate trusted directly (issuer+serial or SKID): sign-file's case. */
+function verifyDirect(
   payload: PayloadData,
   pkcs7: Pkcs7Signature,
   trust: TrustStore,
 ): SignatureInfo {
   const found = candidates(pkcs7, trust);
-  // Embedded certificates are not covered by the signature. lpkit does not
-  // walk chains, so it accepts them only when they are trusted as they are.
-  for (const embedded of pkcs7.certificates) {
-    if (!trust.has(embedded)) {
-      throw new SignatureError(
-        "UNTRUSTED",
-        `embedded certificate "${embedded.subject}" serial ${embedded.serialHex} is not in the trust store`,
-      );
-    }
-  }
   let firstError: unknown;
   for (const certificate of found) {
     try {
@@ -161,26 +219,54 @@ function verifyParsed(
       firstError ??= e;
       continue;
     }
-    const id = pkcs7.signer;
-    const keyId = id.kind === "subjectKeyIdentifier" ? id.keyId : certificate.subjectKeyId;
-    return {
-      format: "pkcs7",
-      payloadLength: payload.length,
-      signer: {
-        issuer: certificate.issuer,
-        subject: certificate.subject,
-        serialHex: certificate.serialHex,
-        keyIdHex: keyId === undefined ? undefined : toHex(keyId),
-        identifiedBy: id.kind,
-        name: undefined,
-      },
-      certificate,
-      hash: pkcs7.hash,
-      keyAlgorithm: pkcs7.keyAlgorithm,
-      keyDescription: certificate.keyDescription,
-    };
+    return describeVerified(payload, pkcs7, certificate, certificate, [
+      chainLink(certificate, false, true),
+    ]);
   }
   throw firstError;
+}
+
+function describeVerified(
+  payload: PayloadData,
+  pkcs7: Pkcs7Signature,
+  certificate: Certificate,
+  anchor: Certificate,
+  chain: readonly ChainLink[],
+): SignatureInfo {
+  const id = pkcs7.signer;
+  const keyId = id.kind === "subjectKeyIdentifier" ? id.keyId : certificate.subjectKeyId;
+  return {
+    format: "pkcs7",
+    payloadLength: payload.length,
+    signer: {
+      issuer: certificate.issuer,
+      subject: certificate.subject,
+      serialHex: certificate.serialHex,
+      keyIdHex: keyId === undefined ? undefined : toHex(keyId),
+      identifiedBy: id.kind,
+      name: undefined,
+    },
+    certificate,
+    anchor,
+    chain,
+    hash: pkcs7.hash,
+    keyAlgorithm: pkcs7.keyAlgorithm,
+    keyDescription: certificate.keyDescription,
+  };
+}
+
+function verifyParsed(
+  payload: PayloadData,
+  pkcs7: Pkcs7Signature,
+  trust: TrustStore,
+  options: VerifyOptions,
+): SignatureInfo {
+  // Embedded certificates are not covered by the signature; the kernel uses
+  // them only when the signer's is among them, and then walks the chain.
+  const index = embeddedSignerIndex(pkcs7);
+  if (index < 0) return verifyDirect(payload, pkcs7, trust);
+  const r = verifyEmbeddedChain(payload, pkcs7, index, trust, { allowSha1: options.allowSha1 });
+  return describeVerified(payload, pkcs7, r.signer, r.anchor, r.chain);
 }
 
 /**
@@ -189,7 +275,8 @@ function verifyParsed(
  * failed: `UNSIGNED`, `TRUNCATED`, `BAD_SIG_LEN`, `BAD_ID_TYPE`,
  * `NONZERO_HEADER`, `MALFORMED_PKCS7`, `UNSUPPORTED_DIGEST`, `WEAK_DIGEST`,
  * `UNSUPPORTED_ALGORITHM`, `EMBEDDED_CONTENT`, `SIGNED_ATTRIBUTES`,
- * `UNTRUSTED`, `BAD_KEY` or `BAD_SIGNATURE`.
+ * `UNTRUSTED`, `BAD_KEY`, `BAD_SIGNATURE` or (a certificate chain embedded
+ * in the PKCS#7) `BAD_CHAIN`.
  *
  * @example
  * ```ts
@@ -220,7 +307,7 @@ export function verifyPayload(
     if (header.idType === PKEY_ID_X509) return verifyPayloadLegacy(file, trust, options);
   }
   const { payload, pkcs7 } = inspectSignedPayload(file, options);
-  return { ...verifyParsed(payloadBytes(payload), pkcs7, trust), payload };
+  return { ...verifyParsed(payloadBytes(payload), pkcs7, trust, options), payload };
 }
 
 /**
@@ -269,7 +356,7 @@ export function verifySource(
     allowSha1: options.allowSha1,
     offset: trailer.signatureOffset,
   });
-  return verifyParsed(payloadFromSource(source, trailer.payloadLength), pkcs7, trust);
+  return verifyParsed(payloadFromSource(source, trailer.payloadLength), pkcs7, trust, options);
 }
 
 /**
@@ -298,5 +385,5 @@ export function verifyDetached(
   options: VerifyOptions = {},
 ): VerifiedSignature {
   const parsed = parsePkcs7(pkcs7, { allowSha1: options.allowSha1 });
-  return { ...verifyParsed(payloadBytes(payload), parsed, trust), payload };
+  return { ...verifyParsed(payloadBytes(payload), parsed, trust, options), payload };
 }

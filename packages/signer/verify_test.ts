@@ -66,6 +66,15 @@ Deno.test("verifyPayload() reports who signed and how", async (t) => {
     assert.equal(r.signer.keyIdHex, toHex(c.subjectKeyId!), "the trusted certificate's SKID");
     assert.equal(r.payloadLength, body.length);
     assert.deepEqual(r.certificate.der, c.der);
+    assert.equal(r.anchor, r.certificate, "trusted directly: the signer's certificate anchors it");
+    assert.deepEqual(r.chain, [{
+      subject: c.subject,
+      issuer: c.issuer,
+      serialHex: c.serialHex,
+      keyIdHex: toHex(c.subjectKeyId!),
+      embedded: false,
+      trusted: true,
+    }]);
     assert.deepEqual(r.payload, body);
     assert.equal(r.payload.buffer, file.buffer, "the payload is a view, not a copy");
   });
@@ -201,9 +210,11 @@ Deno.test("verifyPayload() applies the kernel's checks with a distinct code for 
     const byKeyId = signPayload(body, creds("rsa2048"), { useKeyId: true });
     expectCode(() => verifyPayload(byKeyId, new TrustStore([cert("rsa4096")])), "UNTRUSTED");
   });
-  await t.step("UNTRUSTED: an embedded certificate that is not in the trust store", () => {
+  await t.step("embedded certificates that are not the signer's are ignored, as Linux does", () => {
+    // other2048 has the signer's issuer name but another serial: not the signer.
     const f = handSigned("rsa2048", "sha256", { certificates: [cert("other2048").der] });
-    assert.match(expectCode(() => verifyPayload(f, store), "UNTRUSTED").message, /embedded/);
+    assert.deepEqual(verifyPayload(f, store).certificate.der, cert("rsa2048").der);
+    expectCode(() => verifyPayload(f, new TrustStore([cert("other2048")])), "UNTRUSTED");
   });
   await t.step("BAD_KEY: a trusted key lpkit does not support", () => {
     const weak = new TrustStore([cert("rsa1024"), cert("ecp521")]);
