@@ -10,6 +10,7 @@ import {
   type ByteSource,
   describeSignature,
   loadTrustStore,
+  type PayloadCertificate,
   type PayloadSigner,
   readSourceRange,
   SignatureError,
@@ -119,6 +120,13 @@ export interface VerifyReport {
   signatureFile: string | null;
   format: "pkcs7" | "legacy" | null;
   signer: PayloadSigner | null;
+  /**
+   * The trusted certificate that anchored the signature: the signer's own
+   * (sign-file's case), or the CA an embedded chain leads to.
+   */
+  anchor: PayloadCertificate | null;
+  /** Signer first, anchor last; one link when the signer is trusted directly. */
+  chain: PayloadCertificate[] | null;
   keyId: string | null;
   hash: string | null;
   algorithm: string | null;
@@ -186,6 +194,8 @@ export function verifyReport(
       valid: false,
       format: null,
       signer: null,
+      anchor: null,
+      chain: null,
       keyId: null,
       hash: null,
       algorithm: null,
@@ -207,6 +217,8 @@ export function verifyReport(
     valid: true,
     format: d.format,
     signer: d.signer,
+    anchor: d.anchor,
+    chain: [...d.chain],
     keyId: d.keyId,
     hash: d.hash,
     algorithm: d.algorithm,
@@ -225,6 +237,13 @@ function renderVerify(r: VerifyReport, color: boolean): string {
   out += table([
     ["format", r.signatureFile === null ? format : `detached PKCS#7 ${r.signatureFile}`],
     ...renderSigner(r.signer),
+    // An embedded chain: how the signer reaches the trusted certificate.
+    ...(r.chain !== null && r.chain.length > 1
+      ? [["chain", r.chain.map((l) => l.subject).join(", signed by ")], [
+        "trusted",
+        r.anchor!.subject,
+      ]]
+      : []),
     ["hash", r.hash ?? ""],
     ["key", r.algorithm ?? ""],
     ["payload", `${r.payloadSize} bytes, trailer ${r.trailerSize} bytes`],

@@ -70,6 +70,15 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
     const report = JSON.parse(r.stdout) as VerifyReport;
     const c = parseCertificate(read("ecp384.crt"));
     const skid = Array.from(c.subjectKeyId!, (b) => b.toString(16).padStart(2, "0")).join("");
+    // Trusted directly: a chain of one, the trusted certificate itself.
+    const link = {
+      subject: c.subject,
+      issuer: c.issuer,
+      serial: c.serialHex,
+      keyId: skid,
+      embedded: false,
+      trusted: true,
+    };
     assert.deepEqual(report, {
       schema: "lpkit.verify/1",
       file: "p.signed",
@@ -84,6 +93,8 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
         identifiedBy: "subjectKeyIdentifier",
         name: null,
       },
+      anchor: link,
+      chain: [link],
       keyId: skid,
       hash: "sha512",
       algorithm: "ECDSA P-384",
@@ -93,6 +104,35 @@ Deno.test("verify accepts a valid signature by a trusted key and says who signed
       error: null,
     });
   });
+  await t.step(
+    "a chain embedded in the PKCS#7: leaf and intermediate up to a trusted root",
+    async () => {
+      // openssl cms -sign -noattr -signer chain-leaf.crt -certfile chain-intermediate.crt
+      const files = {
+        "p.signed": attachPkcs7(read("chain-payload.bin"), read("chain-leaf.p7s")),
+        "root.crt": read("chain-root.crt"),
+        "other.crt": read("chain-other-root.crt"),
+      };
+      const r = await verify(["--trust", "root.crt", "p.signed"], files);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /chain\s+.*signing key.*, signed by .*intermediate CA.*, signed by .*root CA/,
+      );
+      assert.match(r.stdout, /trusted\s+.*root CA/);
+      const report = JSON.parse(
+        (await verify(["--trust", "root.crt", "--json", "p.signed"], files)).stdout,
+      ) as VerifyReport;
+      assert.deepEqual(report.chain!.map((l) => [l.embedded, l.trusted]), [[true, false], [
+        true,
+        false,
+      ], [false, true]]);
+      assert.equal(report.anchor!.serial, parseCertificate(read("chain-root.crt")).serialHex);
+      const untrusted = await verify(["--trust", "other.crt", "p.signed"], files);
+      assert.equal(untrusted.status, 1);
+      assert.match(untrusted.stderr, /reaches no trusted certificate.*\[UNTRUSTED\]\n$/);
+    },
+  );
   await t.step("--signature: a detached .p7s over the unsigned file", async () => {
     const r = await verify(["--trust", "rsa4096.crt", "--signature", "p.p7s", "p.elf"], {
       "p.elf": elf,
