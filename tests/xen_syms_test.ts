@@ -171,3 +171,33 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "xen-syms: a fixup that faults forever is a budget crash, quickly, with a short console",
+  ignore: ignoreWithoutXenSyms,
+  fn() {
+    // Define the payload's __x86_return_thunk at its own .text+0 (found by the upload fuzz test):
+    // every return then re-enters xen_hello_world, whose deliberate fault the .ex_table fixes up,
+    // and so on forever. Xen would hang; each handled trap costs TRAP_COST of budget here.
+    const bytes = payload("xen_hello_world").slice();
+    const elf = parseElf(bytes);
+    const thunk = elf.symbols().find((s) => s.name === "__x86_return_thunk")!;
+    const symtab = elf.symbolTableSection()!;
+    const text = elf.sectionByName(".text")!;
+    new DataView(bytes.buffer).setUint16(symtab.offset + thunk.index * 24 + 6, text.index, true);
+    const { host, lp } = boot();
+    lp.upload("loop", bytes);
+    assert.throws(() => lp.apply("loop"), (e: unknown) => {
+      assert.ok(e instanceof HypervisorCrash, String(e));
+      assert.match(e.message, /in a hook: .* did not return within 50000000 instructions/);
+      return true;
+    });
+    const fixups = host.console.filter((l) => l.text.startsWith("(XEN) fixed up GP"));
+    assert.equal(fixups.length, 10, "ten copies of the repeated line");
+    assert.match(
+      host.console.at(-1)!.text,
+      /^\(lpkit\) the last line was repeated \d+ more times$/,
+    );
+    assert.ok(host.cpus.retired <= 50_000_000 + 10_000);
+  },
+});

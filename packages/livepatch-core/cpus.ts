@@ -92,6 +92,23 @@ export interface Task {
   endedNs?: number;
 }
 
+/**
+ * What a fault the hypervisor handles (an exception-table fixup, a WARN, a
+ * `run_fn` bug frame) costs, in instructions of budget and of simulated time:
+ * exception delivery, Xen's handler and the return take on the order of a
+ * thousand cycles on real hardware. It also bounds a fixup that faults again
+ * forever (a broken `.ex_table`) to a thousand traps per million instructions
+ * of budget.
+ *
+ * @example
+ * ```ts
+ * import { TRAP_COST } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * assert.equal(TRAP_COST, 1000);
+ * ```
+ */
+export const TRAP_COST = 1000;
+
 /** How the host treats a CPU fault it cannot recover from.
  *
  * @example
@@ -424,7 +441,9 @@ export class HostCpus {
       } catch (e) {
         if (!(e instanceof CpuFault)) throw e;
         if (this.#onFault?.(c, e)) {
-          done++;
+          // The handled trap costs budget and time too (see TRAP_COST).
+          done += TRAP_COST;
+          c.icount += TRAP_COST;
           continue;
         }
         const crash = new HypervisorCrash(c.index, e, this.backtrace(c.index), what);

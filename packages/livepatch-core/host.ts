@@ -195,6 +195,9 @@ class AreaAllocator {
   }
 }
 
+/** How many back-to-back copies of a console line are kept before they are only counted. */
+const CONSOLE_REPEATS = 10;
+
 /**
  * The simulated host.
  *
@@ -225,6 +228,8 @@ export class Host {
   readonly safety: SafetyOptions;
   /** The hypervisor console (`printk`). */
   readonly console: ConsoleLine[] = [];
+  #lastLine: string | undefined;
+  #repeats = 0;
   /** The last error behind a failed sysctl, with its details (Xen prints these on its console). */
   lastError: LivepatchError | undefined = undefined;
   readonly #options: HostOptions;
@@ -321,7 +326,27 @@ export class Host {
 
   /** Prints a console line. */
   log(text: string): void {
-    this.console.push({ timeNs: this.cpus.nowNs, text });
+    // A line repeated back to back (a fixup that faults again and again) is kept CONSOLE_REPEATS
+    // times, then counted in one line, as syslog does.
+    const timeNs = this.cpus.nowNs;
+    if (text === this.#lastLine) {
+      this.#repeats++;
+      if (this.#repeats >= CONSOLE_REPEATS) {
+        const line = {
+          timeNs,
+          text: `(lpkit) the last line was repeated ${
+            this.#repeats - CONSOLE_REPEATS + 1
+          } more times`,
+        };
+        if (this.#repeats === CONSOLE_REPEATS) this.console.push(line);
+        else this.console[this.console.length - 1] = line;
+        return;
+      }
+    } else {
+      this.#lastLine = text;
+      this.#repeats = 0;
+    }
+    this.console.push({ timeNs, text });
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseElf } from "@lpkit/elf";
-import { prng, repoPath } from "../../tests/fixtures.ts";
+import { ignoreWithoutXenSyms, prng, repoPath, xenSymsPath } from "../../tests/fixtures.ts";
 import {
   BudgetExceeded,
   ERRNO,
@@ -32,8 +32,7 @@ interface Seed {
   targets: [number, number][];
 }
 
-function seeds(): Seed[] {
-  const dir = repoPath("examples/bin");
+function seeds(dir: string): Seed[] {
   return readdirSync(dir).filter((f) => f.endsWith(".livepatch")).sort().map((f) => {
     const bytes = new Uint8Array(readFileSync(`${dir}/${f}`));
     const targets: [number, number][] = [[0, 64]];
@@ -83,11 +82,20 @@ function mutate(seed: Seed, rand: () => number): Uint8Array {
   return out;
 }
 
-Deno.test("upload fuzz: mutated payloads load or fail with Xen's errno, leaving nothing behind", () => {
-  const image = readFileSync(repoPath("examples/bin/minivisor"));
-  const all = seeds();
-  const hello = all.find((s) => s.name === "hello.livepatch")!;
-  const rand = prng(SEED);
+/**
+ * Uploads `cases` mutants of the payloads in `seedsDir` to hosts of `image` (rebooted after a
+ * crash), checking every outcome; returns how often each outcome occurred.
+ */
+function fuzzUploads(
+  image: Uint8Array,
+  seedsDir: string,
+  probeName: string,
+  cases: number,
+  seed: number,
+): Map<string, number> {
+  const all = seeds(seedsDir);
+  const probe = all.find((s) => s.name === probeName)!;
+  const rand = prng(seed);
   let host = new Host(image, { cpus: 2 });
   let lp = new LivepatchClient(host);
   const outcomes = new Map<string, number>();
@@ -105,10 +113,10 @@ Deno.test("upload fuzz: mutated payloads load or fail with Xen's errno, leaving 
     lp = new LivepatchClient(host);
   };
 
-  for (let i = 0; i < CASES; i++) {
-    const seed = all[Math.floor(rand() * all.length)];
-    const bytes = mutate(seed, rand);
-    const what = `case ${i} (${seed.name}, seed ${SEED})`;
+  for (let i = 0; i < cases; i++) {
+    const payload = all[Math.floor(rand() * all.length)];
+    const bytes = mutate(payload, rand);
+    const what = `case ${i} (${payload.name}, seed ${seed})`;
     const before = lp.list().map((p) => p.name).join();
     try {
       lp.upload("m", bytes);
@@ -139,13 +147,41 @@ Deno.test("upload fuzz: mutated payloads load or fail with Xen's errno, leaving 
     assert.equal(lp.list().length, 0, `${what}: the host is clean again`);
     if (i % 500 === 0) {
       // The pristine payload still loads: no build-id, symbol or name leaked from failures.
-      lp.upload("probe", hello.bytes);
+      lp.upload("probe", probe.bytes);
       lp.unload("probe");
     }
   }
-  lp.upload("probe", hello.bytes);
+  lp.upload("probe", probe.bytes);
   if (Deno.env.get("LPKIT_FUZZ_SHOW")) console.log([...outcomes].sort((a, b) => b[1] - a[1]));
+  return outcomes;
+}
+
+Deno.test("upload fuzz: mutated payloads load or fail with Xen's errno, leaving nothing behind", () => {
+  const outcomes = fuzzUploads(
+    readFileSync(repoPath("examples/bin/minivisor")),
+    repoPath("examples/bin"),
+    "hello.livepatch",
+    CASES,
+    SEED,
+  );
   const failures = [...outcomes].filter(([k]) => k.startsWith("upload: E")).length;
   assert.ok(failures >= 10, `the mutants reach many checks: ${JSON.stringify([...outcomes])}`);
   assert.ok((outcomes.get("upload: ok") ?? 0) > 0, "some mutants still load");
+});
+
+Deno.test({
+  name:
+    "upload fuzz on Debian's xen-syms: Xen-shaped payloads (alternatives, ex_table, bug frames)",
+  ignore: ignoreWithoutXenSyms,
+  fn() {
+    const outcomes = fuzzUploads(
+      readFileSync(xenSymsPath),
+      repoPath("examples/xen/bin"),
+      "xen_hello_world.livepatch",
+      Math.ceil(CASES / 10),
+      SEED + 1,
+    );
+    assert.ok((outcomes.get("upload: ok") ?? 0) > 0, "some mutants still load");
+    assert.ok((outcomes.get("apply: ok") ?? 0) > 0, "and some apply");
+  },
 });
