@@ -10,9 +10,8 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { main, processIo } from "@lpkit/cli";
-import { random } from "../packages/cli/_testing.ts";
 import { example, tempDir } from "./cli_run.ts";
-import { repoPath } from "./fixtures.ts";
+import { prng, repoPath } from "./fixtures.ts";
 
 const CASES = Number(Deno.env.get("LPKIT_FUZZ_CASES") ?? 1000);
 const SEED = Number(Deno.env.get("LPKIT_FUZZ_SEED") ?? 0x5eed);
@@ -127,7 +126,7 @@ Deno.test("cli: random command lines end with 0, 1 or 2, one-line errors, valid 
     copyFileSync(example("hello.livepatch"), hello);
     const folder = join(t.dir, "a-folder");
     mkdirSync(folder);
-    const rand = random(SEED);
+    const rand = prng(SEED);
     const junkBytes = new Uint8Array(512).map(() => Math.floor(rand() * 256));
     const files = [
       hello,

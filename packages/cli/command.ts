@@ -77,8 +77,9 @@ export function useColor(io: Pick<Io, "isTerminal" | "env">): boolean {
  */
 function fileError(verb: "read" | "write", file: string, e: unknown): CliError {
   const code = (e as { code?: string }).code;
-  const why = code !== undefined && systemError(e)[1] !== code
-    ? `${systemError(e)[1]} (${code})`
+  const text = systemError(e)[1];
+  const why = code !== undefined && text !== code
+    ? `${text} (${code})`
     : String((e as Error)?.message ?? e).replace(/\s+/g, " ");
   return new CliError(code ?? "IO", `cannot ${verb} ${file}: ${why}`);
 }

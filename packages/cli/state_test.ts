@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { random } from "./_testing.ts";
+import { prng } from "../../tests/fixtures.ts";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -105,7 +105,7 @@ Deno.test("parseState() names what is wrong", async (t) => {
 
 Deno.test("parseState() fuzz: damaged files are STATE_* errors, never crashes", () => {
   const good = encodeState(STATE);
-  const next = random(42);
+  const next = prng(42);
   let accepted = 0;
   for (let i = 0; i < 3000; i++) {
     const bytes = good.slice();

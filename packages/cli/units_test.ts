@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { random } from "./_testing.ts";
+import { prng } from "../../tests/fixtures.ts";
 import {
   CliError,
   formatDuration,
@@ -41,7 +41,7 @@ Deno.test("parseInteger() reads decimal, hex and binary, as 64-bit registers", a
   await t.step(
     "property: every 64-bit value round-trips through decimal, hex and negative forms",
     () => {
-      const next = random(7);
+      const next = prng(7);
       for (let i = 0; i < 2000; i++) {
         const v = BigInt(Math.floor(next() * 2 ** 32)) << 32n |
           BigInt(Math.floor(next() * 2 ** 32));
@@ -67,7 +67,7 @@ Deno.test("parseDuration() and formatDuration()", async (t) => {
     }
   });
   await t.step("property: a formatted duration parses back within the 4 digits shown", () => {
-    const next = random(11);
+    const next = prng(11);
     for (let i = 0; i < 2000; i++) {
       const ns = Math.floor(next() * 1e12);
       const text = formatDuration(ns).replace(" ", "").replace("µs", "us");

@@ -187,9 +187,13 @@ export type RoundObserver = () => void;
  * The CPUs of a host and the simulated clock.
  *
  * @example
- * ```ts ignore
- * const cpus = new HostCpus(machine, { clockHz: 2e9 });
- * cpus.advance(1_000_000); // 1 ms of simulated time
+ * ```ts
+ * import { HostCpus } from "@lpkit/livepatch-core";
+ * import { Machine } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const cpus = new HostCpus(new Machine({ cpus: 2 }), { clockHz: 2e9 });
+ * assert.equal(cpus.count, 2);
+ * assert.equal(cpus.nsFor(2000), 1000); // one instruction per cycle at 2 GHz
  * ```
  */
 export class HostCpus {
@@ -207,6 +211,8 @@ export class HostCpus {
   crash: HypervisorCrash | undefined = undefined;
   readonly #symbolize: (address: bigint, returnAddress?: boolean) => string;
   readonly #onFault: FaultHandler | undefined;
+  /** Per CPU, the instructions charged for handled traps (TRAP_COST each), beside `Cpu.icount`. */
+  readonly #trapCharge: number[] = [];
   readonly #parked: boolean[];
   readonly #stackTops: bigint[];
   readonly #queued: Task[][];
@@ -400,11 +406,12 @@ export class HostCpus {
     args.slice(0, 6).forEach((v, i) => c.setReg(regs[i], v));
     c.setRip(address);
     c.halted = false;
-    const start = c.icount;
+    const spent = () => c.icount + (this.#trapCharge[k] ?? 0);
+    const start = spent();
     this.#callDone = false;
     try {
       while (!this.#callDone) {
-        const used = c.icount - start;
+        const used = spent() - start;
         if (used >= budget) {
           throw new BudgetExceeded(
             `${this.#symbolize(address)} did not return within ${budget} instructions ` +
@@ -423,7 +430,7 @@ export class HostCpus {
       }
       return c.getReg("rax");
     } finally {
-      const used = c.icount - start;
+      const used = spent() - start;
       this.retired += used;
       this.nowNs += this.nsFor(used);
       restore(c, saved);
@@ -443,7 +450,7 @@ export class HostCpus {
         if (this.#onFault?.(c, e)) {
           // The handled trap costs budget and time too (see TRAP_COST).
           done += TRAP_COST;
-          c.icount += TRAP_COST;
+          this.#trapCharge[c.index] = (this.#trapCharge[c.index] ?? 0) + TRAP_COST;
           continue;
         }
         const crash = new HypervisorCrash(c.index, e, this.backtrace(c.index), what);

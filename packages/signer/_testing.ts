@@ -120,3 +120,35 @@ export function withToolsAndTemp(prefix: string, fn: (dir: string) => void): () 
     }
   };
 }
+
+/**
+ * Whether `openssl cms -verify -binary -inform DER -in P7 -content PAYLOAD -CAfile CA [extra...]`
+ * accepts the detached signature (and then also says "Verification successful").
+ */
+export function opensslCmsVerify(
+  p7: string,
+  content: string,
+  caFile: string,
+  extra: string[] = [],
+): boolean {
+  const r = run("openssl", [
+    "cms",
+    "-verify",
+    "-binary",
+    "-inform",
+    "DER",
+    "-in",
+    p7,
+    "-content",
+    content,
+    "-CAfile",
+    caFile,
+    ...extra,
+    "-out",
+    "/dev/null",
+  ]);
+  if (r.status === 0 && !/Verification successful/.test(r.stderr)) {
+    throw new Error(`openssl cms -verify exited 0 without "Verification successful": ${r.stderr}`);
+  }
+  return r.status === 0;
+}
