@@ -445,9 +445,19 @@ export class HostCpus {
       try {
         done += c.run(n - done);
         return done;
-      } catch (e) {
-        if (!(e instanceof CpuFault)) throw e;
-        if (this.#onFault?.(c, e)) {
+      } catch (caught) {
+        if (!(caught instanceof CpuFault)) throw caught;
+        let e = caught;
+        let handled = false;
+        try {
+          handled = this.#onFault?.(c, e) ?? false;
+        } catch (nested) {
+          // A fault inside the trap handler (e.g. a BUG frame naming an unmapped file string):
+          // on Xen a fault in the fault path, so the host goes down with the nested fault.
+          if (!(nested instanceof CpuFault)) throw nested;
+          e = nested;
+        }
+        if (handled) {
           // The handled trap costs budget and time too (see TRAP_COST).
           done += TRAP_COST;
           this.#trapCharge[c.index] = (this.#trapCharge[c.index] ?? 0) + TRAP_COST;
