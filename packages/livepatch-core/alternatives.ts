@@ -20,8 +20,21 @@ export const ALT_FLAG_NOT = 1 << 15;
  * `preparePayload` (P9/P10).
  *
  * @example
- * ```ts ignore
- * applyAlternatives(readAlternatives(elf, image), image, (f) => f === 42);
+ * ```ts
+ * import { applyAlternatives, type PayloadImage } from "@lpkit/livepatch-core";
+ * import assert from "node:assert/strict";
+ * const base = 0xffff82d040800000n;
+ * const bytes = new Uint8Array(4096);
+ * bytes.set([0xb8, 1, 0, 0, 0], 0); // the original: mov eax, 1
+ * bytes.set([0x31, 0xc0], 16); // the replacement: xor eax, eax
+ * const empty = { address: base + 4096n, size: 0 };
+ * const image: PayloadImage = {
+ *   base, bytes, text: { kind: "text", address: base, size: 4096 },
+ *   rw: { kind: "rw", ...empty }, ro: { kind: "ro", ...empty },
+ * };
+ * const alt = { orig: base, repl: base + 16n, cpuid: 42, origLen: 5, replLen: 2, padLen: 0 };
+ * applyAlternatives([alt], image, (feature) => feature === 42);
+ * assert.deepEqual([...bytes.subarray(0, 5)], [0x31, 0xc0, 0x0f, 0x1f, 0x00]); // + a 3-byte NOP
  * ```
  */
 export function applyAlternatives(

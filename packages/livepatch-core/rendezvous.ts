@@ -59,9 +59,16 @@ export interface RendezvousHost {
  * The rendezvous state of a host.
  *
  * @example
- * ```ts ignore
- * const rv = new Rendezvous(host);
- * rv.schedule({ cmd: 3, payload: "hello", timeoutNs: 30e6 }, 0);
+ * ```ts
+ * import { HostCpus, Rendezvous } from "@lpkit/livepatch-core";
+ * import { Machine } from "@lpkit/x86-emu";
+ * import assert from "node:assert/strict";
+ * const cpus = new HostCpus(new Machine({ cpus: 2 }));
+ * const noop = () => {};
+ * const rv = new Rendezvous({ cpus, log: noop, setRc: noop, doAction: noop, afterAction: noop });
+ * assert.equal(rv.schedule({ cmd: 1, payload: "hello", timeoutNs: 30e6 }, 0), 0);
+ * assert.equal(rv.busy, true);
+ * assert.equal(rv.schedule({ cmd: 1, payload: "bye", timeoutNs: 30e6 }, 0), -16); // -EBUSY
  * ```
  */
 export class Rendezvous {
